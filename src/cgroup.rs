@@ -1,0 +1,222 @@
+//! The optional cgroup v2 layer.
+//!
+//! When a writable cgroup v2 hierarchy is found, the agent joins a fresh cgroup before
+//! its `exec` (it writes `0` to `cgroup.procs` between fork and exec). That gives an
+//! atomic cleanup (`cgroup.kill`, immune to fork storms), a member list that does not
+//! depend on ancestry, and the CPU (and, where the controller is enabled, memory) a leak
+//! costs. Nothing depends on it: without it the subreaper alone does the job, which is the
+//! common case on CI runners that are not root.
+//!
+//! The hierarchy is found from the mount table (`cgroup2` entries of
+//! `/proc/self/mountinfo`), never assumed at `/sys/fs/cgroup`: hybrid layouts mount it
+//! elsewhere (for example `/sys/fs/cgroup/unified`).
+
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::fs::{open, Mode, OFlags};
+
+/// Whether scenarios use a cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CgroupMode {
+    /// Use one when a writable cgroup v2 hierarchy is found (the default).
+    #[default]
+    Auto,
+    /// Never.
+    Off,
+    /// Always; running fails with an error when none can be created.
+    Required,
+}
+
+/// Where this process's cgroup v2 lives, when this process may create cgroups under it.
+pub fn writable_root() -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = cgroup2_mount(&mountinfo)?;
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let relative = own_cgroup(&own)?;
+    let dir = mount.join(relative.trim_start_matches('/'));
+    let writable = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok()
+        && dir.join("cgroup.procs").exists();
+    writable.then_some(dir)
+}
+
+/// The mount point of the cgroup2 filesystem, from `/proc/self/mountinfo` text.
+fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        let mount_point = left.split_whitespace().nth(4)?;
+        Some(PathBuf::from(unescape_mount(mount_point)))
+    })
+}
+
+/// `/proc/self/cgroup`'s unified entry: the line `0::/path`.
+fn own_cgroup(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(str::to_owned)
+}
+
+/// Mount points escape space, tab, newline and backslash as octal.
+fn unescape_mount(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() + 1 && i + 3 <= bytes.len() - 1 + 1 {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..(i + 4).min(s.len())], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A cgroup made for one scenario, removed when dropped.
+#[derive(Debug)]
+pub(crate) struct ScenarioCgroup {
+    dir: PathBuf,
+}
+
+impl ScenarioCgroup {
+    /// Creates `<own cgroup>/orphan-check-<run id>`.
+    pub(crate) fn create(run_id: &str) -> io::Result<ScenarioCgroup> {
+        let root = writable_root()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no writable cgroup v2"))?;
+        let name: String = run_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        let dir = root.join(format!("orphan-check-{name}"));
+        fs::create_dir(&dir)?;
+        Ok(ScenarioCgroup { dir })
+    }
+
+    /// `cgroup.procs`, open for the agent to write itself into before `exec`.
+    pub(crate) fn open_procs(&self) -> io::Result<OwnedFd> {
+        Ok(open(
+            self.dir.join("cgroup.procs"),
+            OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    }
+
+    /// The pids in the cgroup now.
+    pub(crate) fn members(&self) -> Vec<i32> {
+        fs::read_to_string(self.dir.join("cgroup.procs"))
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// CPU time used by everything that ran in the cgroup, in microseconds.
+    pub(crate) fn cpu_usage_usec(&self) -> Option<u64> {
+        let stat = fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
+        stat.lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Current memory use in bytes, where the memory controller is enabled.
+    pub(crate) fn memory_bytes(&self) -> Option<u64> {
+        fs::read_to_string(self.dir.join("memory.current"))
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Kills every member at once (`cgroup.kill`, Linux 5.14+).
+    pub(crate) fn kill(&self) -> io::Result<()> {
+        fs::write(self.dir.join("cgroup.kill"), b"1")
+    }
+
+    /// True while any process is in the cgroup.
+    pub(crate) fn populated(&self) -> bool {
+        fs::read_to_string(self.dir.join("cgroup.events"))
+            .map(|s| s.lines().any(|l| l == "populated 1"))
+            .unwrap_or(false)
+    }
+
+    /// Waits (on `cgroup.events` notifications) until the cgroup is empty.
+    pub(crate) fn wait_empty(&self, deadline: Instant) -> bool {
+        let Ok(events) = open(
+            self.dir.join("cgroup.events"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return !self.populated();
+        };
+        loop {
+            if !self.populated() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let left = (deadline - now).min(Duration::from_millis(50));
+            let timeout = rustix::event::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos() as i64,
+            };
+            let mut fds = [PollFd::new(&events, PollFlags::PRI)];
+            let _ = poll(&mut fds, Some(&timeout));
+        }
+    }
+}
+
+impl Drop for ScenarioCgroup {
+    fn drop(&mut self) {
+        if fs::remove_dir(&self.dir).is_ok() {
+            return;
+        }
+        let _ = self.kill();
+        self.wait_empty(Instant::now() + Duration::from_secs(5));
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn finds_the_cgroup2_mount_in_a_hybrid_layout() {
+        assert_eq!(
+            cgroup2_mount(HYBRID),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        assert_eq!(cgroup2_mount("1 0 0:1 / / rw - ext4 /dev/vda rw\n"), None);
+    }
+
+    #[test]
+    fn reads_the_unified_entry_of_proc_self_cgroup() {
+        let text = "4:memory:/x\n0::/user.slice/session-1.scope\n";
+        assert_eq!(
+            own_cgroup(text).as_deref(),
+            Some("/user.slice/session-1.scope")
+        );
+        assert_eq!(own_cgroup("4:memory:/x\n"), None);
+    }
+
+    #[test]
+    fn mount_points_are_unescaped() {
+        assert_eq!(unescape_mount(r"/a\040b"), "/a b");
+        assert_eq!(unescape_mount("/plain"), "/plain");
+    }
+}

@@ -1,0 +1,426 @@
+//! How a survivor escaped, in the words of the six common causes of orphaned
+//! subprocesses, and which common cleanup strategies would have missed it.
+//!
+//! The causes, as the report names them:
+//!
+//! 1. the agent exits without calling cleanup: no signal is sent to its children;
+//! 2. an exception path skips the cleanup (it is not in `finally`);
+//! 3. the agent is SIGKILLed and its children were not grouped for a group kill;
+//! 4. `shell=True`: the signal reaches the shell, not the program the shell started;
+//! 5. a slow graceful shutdown keeps holding the port;
+//! 6. signals are not propagated by the process at the top (PID 1 of a container).
+//!
+//! Every diagnosis ends in a one-line hint toward the fix.
+
+use serde::Serialize;
+use std::fmt;
+
+use crate::kill::{signal_name, KillPlan};
+use crate::procs::ProcessInfo;
+
+/// One way a survivor escaped cleanup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Escape {
+    /// Cause 1: its parent died and nothing cleaned it up; it was reparented.
+    NoCleanup,
+    /// Cause 2: the agent exited on its own with an error before the kill, skipping its
+    /// cleanup.
+    ExceptionPath {
+        /// How the agent ended.
+        agent_status: String,
+    },
+    /// Cause 3: SIGKILL reached only the agent; this process shared the agent's group,
+    /// so a group kill would have taken it.
+    UngroupedSigkill,
+    /// Cause 4: the signal reached a shell (`sh -c`), and the shell's child lived on.
+    ShellTrue {
+        /// The shell that was signalled or died.
+        shell_pid: i32,
+    },
+    /// Cause 5: it caught the signal and is shutting down slowly, still holding ports.
+    SlowShutdown {
+        /// The ports it still holds.
+        ports: Vec<u16>,
+    },
+    /// It left the agent's session (`setsid`): out of reach of any group kill.
+    NewSession,
+    /// It left the agent's process group (`setpgid`): out of reach of a kill of the
+    /// agent's group.
+    NewProcessGroup,
+    /// It daemonized (double fork): its original parent is gone and it runs in a
+    /// session of its own.
+    Daemonized,
+    /// The plan's signal reached it and it ignores that signal.
+    SignalIgnored {
+        /// `SIGTERM`, …
+        signal: &'static str,
+    },
+    /// The plan's signal reached it, it has a handler, and it did not exit in time.
+    SignalCaught {
+        /// `SIGTERM`, …
+        signal: &'static str,
+    },
+    /// It is stopped (SIGSTOP, SIGTSTP): it acts on no signal but SIGKILL until it is
+    /// continued.
+    Stopped,
+    /// It exited, but its parent (which survived) never reaped it.
+    Zombie {
+        /// The parent that does not reap.
+        parent: i32,
+    },
+    /// Its environment no longer carries `ORPHAN_CHECK_RUN`: it scrubbed it.
+    EnvironmentScrubbed,
+    /// It was started after the kill, by a surviving parent that restarts children.
+    Respawned {
+        /// The parent that started it.
+        parent: i32,
+    },
+}
+
+impl Escape {
+    /// The number of the common cause this escape is (1–6), if it is one of them.
+    pub fn cause(&self) -> Option<u8> {
+        match self {
+            Escape::NoCleanup => Some(1),
+            Escape::ExceptionPath { .. } => Some(2),
+            Escape::UngroupedSigkill => Some(3),
+            Escape::ShellTrue { .. } => Some(4),
+            Escape::SlowShutdown { .. } => Some(5),
+            _ => None,
+        }
+    }
+
+    /// One line toward the fix.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Escape::NoCleanup => "stop children in `finally`/atexit and on SIGTERM; better, start them with start_new_session=True and killpg the group",
+            Escape::ExceptionPath { .. } => "move terminate() into a `finally` block or a context manager (managed_subprocess)",
+            Escape::UngroupedSigkill => "SIGKILL runs no cleanup: kill the whole process group (kill -9 -PGID), or run the agent under a supervisor that owns its tree (cgroup, subreaper)",
+            Escape::ShellTrue { .. } => "avoid shell=True (use the exec form), `exec` the last command in scripts, or signal the whole process group",
+            Escape::SlowShutdown { .. } => "after SIGTERM, wait a bounded time and then SIGKILL; wait for the port to be free before the next run",
+            Escape::NewSession => "a process that calls setsid() escapes every group kill: track the tree by cgroup or subreaper, or do not let it detach",
+            Escape::NewProcessGroup => "a process in its own group escapes kill -PGID of the agent: kill its group too, or track the tree by cgroup",
+            Escape::Daemonized => "do not daemonize under an agent (run in the foreground); a cgroup or subreaper is the only way to find a double-forked daemon",
+            Escape::SignalIgnored { .. } => "a process that ignores the stop signal needs SIGKILL after a grace period",
+            Escape::SignalCaught { .. } => "its handler did not exit: make it exit promptly, or follow with SIGKILL after a grace period",
+            Escape::Stopped => "a stopped process ignores SIGTERM until continued: send SIGKILL, or SIGCONT after SIGTERM",
+            Escape::Zombie { .. } => "its parent survived and never reaps: kill the parent (the zombie goes with it) and reap children in your code",
+            Escape::EnvironmentScrubbed => "an environment-marker sweep (CI runners' tracking variables) cannot find it: track by cgroup or subreaper",
+            Escape::Respawned { .. } => "a supervisor restarted it after the kill: stop the supervisor first, or kill the whole tree at once (cgroup.kill)",
+        }
+    }
+}
+
+impl fmt::Display for Escape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Escape::NoCleanup => f.write_str("no cleanup: its parent died without stopping it and it was reparented (cause 1)"),
+            Escape::ExceptionPath { agent_status } => write!(f, "exception path: the agent exited on its own ({agent_status}) before the kill, skipping cleanup (cause 2)"),
+            Escape::UngroupedSigkill => f.write_str("SIGKILL of an ungrouped tree: only the agent was killed; it was in the agent's group, so a group kill would have reached it (cause 3)"),
+            Escape::ShellTrue { shell_pid } => write!(f, "shell=True: the signal reached the shell (pid {shell_pid}), not this child of it (cause 4)"),
+            Escape::SlowShutdown { ports } => write!(f, "slow graceful shutdown: caught the signal and still holds port {} (cause 5)", join(ports)),
+            Escape::NewSession => f.write_str("new session: it called setsid(), out of reach of group kills"),
+            Escape::NewProcessGroup => f.write_str("new process group: it left the agent's group, out of reach of a kill of that group"),
+            Escape::Daemonized => f.write_str("daemonized: double fork into a session of its own"),
+            Escape::SignalIgnored { signal } => write!(f, "{signal} ignored (SigIgn)"),
+            Escape::SignalCaught { signal } => write!(f, "{signal} caught (SigCgt) without exiting in time"),
+            Escape::Stopped => f.write_str("stopped: it acts on nothing but SIGKILL until continued"),
+            Escape::Zombie { parent } => write!(f, "zombie: exited, but its parent (pid {parent}) survived and never reaped it"),
+            Escape::EnvironmentScrubbed => f.write_str("environment scrubbed: ORPHAN_CHECK_RUN is gone from its environment"),
+            Escape::Respawned { parent } => write!(f, "respawned: started after the kill by pid {parent}"),
+        }
+    }
+}
+
+fn join(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A cleanup strategy people commonly use instead of a subreaper or cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Cleanup {
+    /// `kill -9 -PGID` of the agent's process group.
+    GroupKill,
+    /// Killing every process whose environment carries a marker variable.
+    EnvMarkerSweep,
+    /// Walking parent pids down from the agent (`ps --ppid`, psutil `children`).
+    ParentWalk,
+}
+
+impl fmt::Display for Cleanup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cleanup::GroupKill => "a kill of the agent's process group",
+            Cleanup::EnvMarkerSweep => "an environment-marker sweep",
+            Cleanup::ParentWalk => "a parent-pid walk from the agent",
+        })
+    }
+}
+
+/// What the diagnosis knows about the scenario as a whole.
+pub(crate) struct Context<'a> {
+    pub plan: &'a KillPlan,
+    /// The agent as it was at the start.
+    pub agent: &'a ProcessInfo,
+    /// The tree just before the kill.
+    pub before_kill: &'a [ProcessInfo],
+    /// Everything alive now (the survivors).
+    pub alive: &'a [ProcessInfo],
+    /// The sentinel's pid (the subreaper every orphan is reparented to).
+    pub sentinel: i32,
+    /// How the agent ended when it exited on its own before the kill, with an error.
+    pub agent_failed_before_kill: Option<String>,
+}
+
+/// The escapes of one survivor, most specific first.
+pub(crate) fn escapes(p: &ProcessInfo, ports: &[u16], marker: Option<bool>, cx: &Context<'_>) -> Vec<Escape> {
+    let mut out = Vec::new();
+    let original = cx.before_kill.iter().find(|b| b.same_process(p));
+    let is_agent = p.pid == cx.agent.pid;
+
+    if p.is_zombie() {
+        out.push(Escape::Zombie { parent: p.ppid });
+        return out;
+    }
+    if original.is_none() && !is_agent && p.ppid != cx.sentinel {
+        out.push(Escape::Respawned { parent: p.ppid });
+    }
+    if p.is_stopped() {
+        out.push(Escape::Stopped);
+    }
+
+    // Did the plan's signal reach this process, and what did it do with it?
+    let signal = cx.plan.first_signal().as_raw();
+    let reached = is_agent || (cx.plan.targets_group() && p.pgid == cx.agent.pgid);
+    if reached && signal != libc::SIGKILL {
+        if p.ignores(signal) {
+            out.push(Escape::SignalIgnored {
+                signal: signal_name(signal),
+            });
+        } else if p.catches(signal) {
+            if ports.is_empty() {
+                out.push(Escape::SignalCaught {
+                    signal: signal_name(signal),
+                });
+            } else {
+                out.push(Escape::SlowShutdown {
+                    ports: ports.to_vec(),
+                });
+            }
+        }
+    }
+
+    if p.sid != cx.agent.sid {
+        let parent_gone = original.is_some_and(|o| o.ppid != cx.sentinel && p.ppid == cx.sentinel);
+        if parent_gone && p.pgid == p.pid && p.sid == p.pid && original.is_some_and(|o| !alive_pid(cx, o.ppid) && o.ppid != cx.agent.pid) {
+            out.push(Escape::Daemonized);
+        } else {
+            out.push(Escape::NewSession);
+        }
+    } else if p.pgid != cx.agent.pgid {
+        out.push(Escape::NewProcessGroup);
+    }
+
+    if marker == Some(false) {
+        out.push(Escape::EnvironmentScrubbed);
+    }
+
+    if !is_agent {
+        // Who was its parent, and is that parent gone?
+        if let Some(o) = original {
+            let parent = cx.before_kill.iter().find(|b| b.pid == o.ppid).or(
+                (o.ppid == cx.agent.pid).then_some(cx.agent),
+            );
+            let parent_dead = !alive_pid(cx, o.ppid);
+            if parent_dead {
+                if let Some(parent) = parent.filter(|pp| is_shell(pp)) {
+                    out.push(Escape::ShellTrue {
+                        shell_pid: parent.pid,
+                    });
+                } else if let Some(status) = &cx.agent_failed_before_kill {
+                    out.push(Escape::ExceptionPath {
+                        agent_status: status.clone(),
+                    });
+                } else if cx.plan.first_signal().as_raw() == libc::SIGKILL
+                    && !cx.plan.targets_group()
+                    && p.pgid == cx.agent.pgid
+                {
+                    out.push(Escape::UngroupedSigkill);
+                } else if !out.iter().any(|e| matches!(e, Escape::Daemonized)) {
+                    out.push(Escape::NoCleanup);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Which common cleanups would have missed this survivor.
+pub(crate) fn missed_by(p: &ProcessInfo, marker: Option<bool>, cx: &Context<'_>) -> Vec<Cleanup> {
+    let mut out = Vec::new();
+    if p.pgid != cx.agent.pgid {
+        out.push(Cleanup::GroupKill);
+    }
+    if marker == Some(false) {
+        out.push(Cleanup::EnvMarkerSweep);
+    }
+    // A walk from the agent finds only processes whose parent chain still reaches it.
+    if p.pid != cx.agent.pid && !chain_reaches(p, cx.agent.pid, cx.alive) {
+        out.push(Cleanup::ParentWalk);
+    }
+    out
+}
+
+fn chain_reaches(p: &ProcessInfo, ancestor: i32, alive: &[ProcessInfo]) -> bool {
+    let mut ppid = p.ppid;
+    for _ in 0..alive.len() + 1 {
+        if ppid == ancestor {
+            return true;
+        }
+        match alive.iter().find(|a| a.pid == ppid) {
+            Some(parent) => ppid = parent.ppid,
+            None => return false,
+        }
+    }
+    false
+}
+
+fn alive_pid(cx: &Context<'_>, pid: i32) -> bool {
+    cx.alive.iter().any(|a| a.pid == pid && !a.is_zombie())
+}
+
+/// Whether a process is a POSIX shell (what `shell=True` and `npm run` start).
+pub(crate) fn is_shell(p: &ProcessInfo) -> bool {
+    matches!(p.comm.as_str(), "sh" | "dash" | "bash" | "zsh" | "ash" | "busybox")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc(pid: i32, ppid: i32, pgid: i32, sid: i32, comm: &str) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid,
+            pgid,
+            sid,
+            state: 'S',
+            comm: comm.into(),
+            cmdline: vec![comm.into()],
+            start_ticks: pid as u64,
+            uid: 0,
+            sig_ignored: 0,
+            sig_caught: 0,
+        }
+    }
+
+    const SENTINEL: i32 = 10;
+
+    fn cx<'a>(plan: &'a KillPlan, agent: &'a ProcessInfo, before: &'a [ProcessInfo], alive: &'a [ProcessInfo]) -> Context<'a> {
+        Context {
+            plan,
+            agent,
+            before_kill: before,
+            alive,
+            sentinel: SENTINEL,
+            agent_failed_before_kill: None,
+        }
+    }
+
+    #[test]
+    fn a_child_of_a_killed_shell_is_shell_true() {
+        let agent = proc(11, SENTINEL, 11, SENTINEL, "sh");
+        let child = proc(12, 11, 11, SENTINEL, "listener");
+        let before = [agent.clone(), child.clone()];
+        let mut now = child.clone();
+        now.ppid = SENTINEL;
+        let alive = [now.clone()];
+        let plan = KillPlan::sigterm();
+        let got = escapes(&now, &[], Some(true), &cx(&plan, &agent, &before, &alive));
+        assert_eq!(got, [Escape::ShellTrue { shell_pid: 11 }]);
+        assert_eq!(
+            missed_by(&now, Some(true), &cx(&plan, &agent, &before, &alive)),
+            [Cleanup::ParentWalk]
+        );
+    }
+
+    #[test]
+    fn sigkill_of_the_agent_leaves_its_grouped_child_as_cause_3() {
+        let agent = proc(11, SENTINEL, 11, SENTINEL, "python3");
+        let child = proc(12, 11, 11, SENTINEL, "listener");
+        let before = [agent.clone(), child.clone()];
+        let mut now = child;
+        now.ppid = SENTINEL;
+        let alive = [now.clone()];
+        let plan = KillPlan::sigkill();
+        let got = escapes(&now, &[], Some(true), &cx(&plan, &agent, &before, &alive));
+        assert_eq!(got, [Escape::UngroupedSigkill]);
+        assert_eq!(got[0].cause(), Some(3));
+    }
+
+    #[test]
+    fn a_setsid_child_escapes_a_group_kill() {
+        let agent = proc(11, SENTINEL, 11, SENTINEL, "setsid-escaper");
+        let child = proc(12, 11, 12, 12, "setsid-escaper");
+        let before = [agent.clone(), child.clone()];
+        let mut now = child;
+        now.ppid = SENTINEL;
+        let alive = [now.clone()];
+        let plan = KillPlan::sigkill_group();
+        let c = cx(&plan, &agent, &before, &alive);
+        let got = escapes(&now, &[], Some(true), &c);
+        assert_eq!(got, [Escape::NewSession, Escape::NoCleanup]);
+        assert_eq!(missed_by(&now, Some(true), &c), [Cleanup::GroupKill, Cleanup::ParentWalk]);
+    }
+
+    #[test]
+    fn an_ignored_sigterm_is_read_from_sigign() {
+        let mut agent = proc(11, SENTINEL, 11, SENTINEL, "sigterm-ignorer");
+        agent.sig_ignored = 1 << (libc::SIGTERM - 1);
+        let before = [agent.clone()];
+        let alive = [agent.clone()];
+        let plan = KillPlan::sigterm();
+        let got = escapes(&agent, &[4000], Some(true), &cx(&plan, &agent, &before, &alive));
+        assert_eq!(got, [Escape::SignalIgnored { signal: "SIGTERM" }]);
+        assert!(missed_by(&agent, Some(true), &cx(&plan, &agent, &before, &alive)).is_empty());
+    }
+
+    #[test]
+    fn a_caught_sigterm_with_a_port_is_a_slow_shutdown() {
+        let mut agent = proc(11, SENTINEL, 11, SENTINEL, "slow-port-holde");
+        agent.sig_caught = 1 << (libc::SIGTERM - 1);
+        let before = [agent.clone()];
+        let alive = [agent.clone()];
+        let plan = KillPlan::sigterm();
+        let got = escapes(&agent, &[4000], Some(true), &cx(&plan, &agent, &before, &alive));
+        assert_eq!(got, [Escape::SlowShutdown { ports: vec![4000] }]);
+        assert_eq!(got[0].cause(), Some(5));
+    }
+
+    #[test]
+    fn zombies_and_scrubbed_environments() {
+        let agent = proc(11, SENTINEL, 11, SENTINEL, "zombie-maker");
+        let mut z = proc(12, 11, 11, SENTINEL, "zombie-maker");
+        z.state = 'Z';
+        let before = [agent.clone(), z.clone()];
+        let alive = [agent.clone(), z.clone()];
+        let plan = KillPlan::sigterm();
+        let c = cx(&plan, &agent, &before, &alive);
+        assert_eq!(escapes(&z, &[], None, &c), [Escape::Zombie { parent: 11 }]);
+        let mut scrubbed = proc(13, 11, 11, SENTINEL, "env-scrubber");
+        scrubbed.ppid = 11;
+        let before = [agent.clone(), scrubbed.clone()];
+        let alive = [agent.clone(), scrubbed.clone()];
+        let c = cx(&plan, &agent, &before, &alive);
+        assert_eq!(escapes(&scrubbed, &[], Some(false), &c), [Escape::EnvironmentScrubbed]);
+        assert_eq!(missed_by(&scrubbed, Some(false), &c), [Cleanup::EnvMarkerSweep]);
+    }
+}

@@ -1,0 +1,465 @@
+//! Kill plans: how real life ends an agent.
+//!
+//! Each plan is named for its mechanism and documented with what it simulates. Signals
+//! for the agent go through the sentinel (see [`crate::sentinel`]), which holds a pidfd
+//! of the agent. A group signal is sent with `kill(-pgid)` while the agent is unreaped;
+//! when the agent is already gone, the group's remaining members are signalled one by
+//! one, each verified first (see [`signal_verified`]).
+
+use serde::Serialize;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
+
+use crate::procs::{self, ProcessInfo};
+use crate::sentinel::{Command, SentinelHandle};
+use crate::tracker::Tracker;
+
+/// A signal the harness can send. Own type, so the public API does not expose a
+/// system-call crate's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Signal {
+    /// SIGHUP: the terminal closed.
+    Hup,
+    /// SIGINT: Ctrl-C.
+    Int,
+    /// SIGQUIT: Ctrl-\.
+    Quit,
+    /// SIGKILL: cannot be caught, blocked or ignored.
+    Kill,
+    /// SIGUSR1.
+    Usr1,
+    /// SIGUSR2.
+    Usr2,
+    /// SIGTERM: the polite request to stop.
+    Term,
+}
+
+impl Signal {
+    /// The raw signal number.
+    pub fn as_raw(self) -> i32 {
+        match self {
+            Signal::Hup => libc::SIGHUP,
+            Signal::Int => libc::SIGINT,
+            Signal::Quit => libc::SIGQUIT,
+            Signal::Kill => libc::SIGKILL,
+            Signal::Usr1 => libc::SIGUSR1,
+            Signal::Usr2 => libc::SIGUSR2,
+            Signal::Term => libc::SIGTERM,
+        }
+    }
+
+    /// The conventional name, `SIGTERM`.
+    pub fn name(self) -> &'static str {
+        signal_name(self.as_raw())
+    }
+}
+
+/// The conventional name of a raw signal number.
+pub fn signal_name(raw: i32) -> &'static str {
+    match raw {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        _ => "signal",
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Who a signal is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Target {
+    /// The agent's pid only.
+    Agent,
+    /// The agent's process group (the agent leads it, like a shell job).
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+enum Plan {
+    Once {
+        signal: Signal,
+        target: Target,
+    },
+    TermThenKill {
+        #[serde(rename = "grace_ms", serialize_with = "as_millis")]
+        grace: Duration,
+    },
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// How the agent is killed once it is ready.
+///
+/// | constructor | does | simulates |
+/// | --- | --- | --- |
+/// | [`KillPlan::sigkill`] | SIGKILL to the agent's pid | the OOM killer, a budget kill, `kill -9` |
+/// | [`KillPlan::sigterm`] | SIGTERM to the agent's pid | `kill`, a stop without grace |
+/// | [`KillPlan::sigterm_then_sigkill`] | SIGTERM, up to `grace` for the agent to exit, then SIGKILL | `docker stop`, systemd stop |
+/// | [`KillPlan::sigint_group`] | SIGINT to the agent's process group | Ctrl-C in a terminal |
+/// | [`KillPlan::sigkill_group`] | SIGKILL to the agent's process group | `kill -9 -PGID` |
+/// | [`KillPlan::sighup_group`] | SIGHUP to the agent's process group | the terminal closing |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct KillPlan {
+    plan: Plan,
+}
+
+impl KillPlan {
+    /// SIGKILL to the agent's pid: the OOM killer, a budget or watchdog kill, `kill -9`.
+    /// Nothing in the agent runs: no `finally`, no `atexit`, no signal handler.
+    pub fn sigkill() -> Self {
+        Self::signal(Signal::Kill, Target::Agent)
+    }
+
+    /// SIGTERM to the agent's pid: `kill`, a supervisor stop without grace.
+    pub fn sigterm() -> Self {
+        Self::signal(Signal::Term, Target::Agent)
+    }
+
+    /// SIGTERM to the agent's pid, then up to `grace` for it to exit, then SIGKILL:
+    /// `docker stop`, systemd's stop, a test runner's timeout.
+    ///
+    /// (`docker stop` then SIGKILLs the whole container; here only the agent, so what the
+    /// agent left behind stays visible.)
+    pub fn sigterm_then_sigkill(grace: Duration) -> Self {
+        KillPlan {
+            plan: Plan::TermThenKill { grace },
+        }
+    }
+
+    /// SIGINT to the agent's process group: Ctrl-C in a terminal.
+    pub fn sigint_group() -> Self {
+        Self::signal(Signal::Int, Target::Group)
+    }
+
+    /// SIGKILL to the agent's process group: `kill -9 -PGID`, `timeout --kill-after` on a
+    /// group.
+    pub fn sigkill_group() -> Self {
+        Self::signal(Signal::Kill, Target::Group)
+    }
+
+    /// SIGHUP to the agent's process group: the terminal closing.
+    pub fn sighup_group() -> Self {
+        Self::signal(Signal::Hup, Target::Group)
+    }
+
+    /// Any signal to the agent or its group.
+    pub fn signal(signal: Signal, target: Target) -> Self {
+        KillPlan {
+            plan: Plan::Once { signal, target },
+        }
+    }
+
+    /// Every named plan, with `grace` for the one that has a grace period.
+    pub fn all(grace: Duration) -> [KillPlan; 6] {
+        [
+            KillPlan::sigkill(),
+            KillPlan::sigterm(),
+            KillPlan::sigterm_then_sigkill(grace),
+            KillPlan::sigint_group(),
+            KillPlan::sigkill_group(),
+            KillPlan::sighup_group(),
+        ]
+    }
+
+    /// A short name, also the CLI's: `sigkill`, `sigterm`, `term-then-kill=5s`,
+    /// `int-group`, `kill-group`, `hup-group`.
+    pub fn name(&self) -> String {
+        match self.plan {
+            Plan::Once { signal, target } => match (signal, target) {
+                (Signal::Kill, Target::Agent) => "sigkill".into(),
+                (Signal::Term, Target::Agent) => "sigterm".into(),
+                (Signal::Int, Target::Group) => "int-group".into(),
+                (Signal::Kill, Target::Group) => "kill-group".into(),
+                (Signal::Hup, Target::Group) => "hup-group".into(),
+                (s, Target::Agent) => s.name().to_ascii_lowercase(),
+                (s, Target::Group) => format!(
+                    "{}-group",
+                    s.name().trim_start_matches("SIG").to_ascii_lowercase()
+                ),
+            },
+            Plan::TermThenKill { grace } => format!("term-then-kill={}", human(grace)),
+        }
+    }
+
+    /// What the plan does, for a report: "SIGKILL to the agent's pid".
+    pub fn describe(&self) -> String {
+        match self.plan {
+            Plan::Once {
+                signal,
+                target: Target::Agent,
+            } => format!("{signal} to the agent's pid"),
+            Plan::Once {
+                signal,
+                target: Target::Group,
+            } => format!("{signal} to the agent's process group"),
+            Plan::TermThenKill { grace } => {
+                format!("SIGTERM, {} grace, then SIGKILL to the agent's pid", human(grace))
+            }
+        }
+    }
+
+    /// What the plan simulates: "the OOM killer, a budget kill, kill -9".
+    pub fn simulates(&self) -> &'static str {
+        match self.plan {
+            Plan::Once { signal, target } => match (signal, target) {
+                (Signal::Kill, Target::Agent) => "the OOM killer, a budget kill, kill -9",
+                (Signal::Term, Target::Agent) => "kill, a stop without grace",
+                (Signal::Int, Target::Group) => "Ctrl-C in a terminal",
+                (Signal::Kill, Target::Group) => "kill -9 -PGID",
+                (Signal::Hup, Target::Group) => "the terminal closing",
+                _ => "a custom signal",
+            },
+            Plan::TermThenKill { .. } => "docker stop, systemd stop",
+        }
+    }
+
+    /// True when the plan reaches the whole process group, not only the agent.
+    pub fn targets_group(&self) -> bool {
+        matches!(
+            self.plan,
+            Plan::Once {
+                target: Target::Group,
+                ..
+            }
+        )
+    }
+
+    /// The first signal the plan sends.
+    pub fn first_signal(&self) -> Signal {
+        match self.plan {
+            Plan::Once { signal, .. } => signal,
+            Plan::TermThenKill { .. } => Signal::Term,
+        }
+    }
+
+    /// The grace period, for the plan that has one.
+    pub fn grace(&self) -> Option<Duration> {
+        match self.plan {
+            Plan::TermThenKill { grace } => Some(grace),
+            Plan::Once { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for KillPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// A duration as people write it: `500ms`, `2s`, `1.5s`.
+pub(crate) fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 || ms % 100 != 0 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+/// A signal the plan sent, as it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SentSignal {
+    /// `SIGTERM`, …
+    pub signal: &'static str,
+    /// `agent`, `group`, or `member` (a group member signalled one by one).
+    pub target: &'static str,
+    /// The pid (or process group id) it went to.
+    pub to: i32,
+    /// Milliseconds since the scenario started.
+    pub at_ms: f64,
+    /// Whether it was delivered; false when the target was already gone.
+    pub delivered: bool,
+}
+
+/// What running the plan did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PlanRecord {
+    /// Every signal sent, in order.
+    pub sent: Vec<SentSignal>,
+    /// True when the agent survived SIGTERM for the whole grace and needed SIGKILL.
+    pub agent_needed_sigkill: bool,
+    /// True when the agent had exited on its own before the plan ran.
+    pub agent_exited_before_kill: bool,
+}
+
+/// How long to wait for the sentinel to acknowledge a command. It answers in
+/// microseconds; this only bounds a sentinel that is gone.
+const REPLY_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Runs `plan` against the scenario's agent.
+pub(crate) fn execute(
+    plan: &KillPlan,
+    sentinel: &SentinelHandle,
+    tracker: &Tracker,
+    agent: i32,
+) -> PlanRecord {
+    let mut record = PlanRecord {
+        agent_exited_before_kill: tracker.lock().agent_exit().is_some(),
+        ..PlanRecord::default()
+    };
+    match plan.plan {
+        Plan::Once { signal, target } => {
+            send(sentinel, tracker, agent, signal, target, &mut record);
+        }
+        Plan::TermThenKill { grace } => {
+            send(sentinel, tracker, agent, Signal::Term, Target::Agent, &mut record);
+            let deadline = Instant::now() + grace;
+            let exited = tracker
+                .wait_until(deadline, |s| s.agent_exit().is_some() || s.sentinel_gone)
+                .agent_exit()
+                .is_some();
+            if !exited {
+                record.agent_needed_sigkill = true;
+                send(sentinel, tracker, agent, Signal::Kill, Target::Agent, &mut record);
+            }
+        }
+    }
+    record
+}
+
+fn send(
+    sentinel: &SentinelHandle,
+    tracker: &Tracker,
+    agent: i32,
+    signal: Signal,
+    target: Target,
+    record: &mut PlanRecord,
+) {
+    let before = tracker.lock().replies;
+    let command = match target {
+        Target::Agent => Command::SignalAgent(signal.as_raw()),
+        Target::Group => Command::SignalGroup(signal.as_raw()),
+    };
+    if sentinel.send(command).is_err() {
+        return;
+    }
+    let state = tracker.wait_until(Instant::now() + REPLY_PATIENCE, |s| {
+        s.replies > before || s.sentinel_gone
+    });
+    let Some(sent) = state.signals.get(before).copied() else {
+        return;
+    };
+    drop(state);
+    let at_ms = sent.at.as_secs_f64() * 1000.0;
+    record.sent.push(SentSignal {
+        signal: signal.name(),
+        target: match target {
+            Target::Agent => "agent",
+            Target::Group => "group",
+        },
+        to: sent.target,
+        at_ms,
+        delivered: sent.errno == 0,
+    });
+    if target == Target::Group && sent.errno == libc::ESRCH {
+        // The agent was already reaped, so its pid no longer pins the group id. Signal
+        // whoever is still in the group, one verified member at a time.
+        for member in procs::subtree(sentinel.pid())
+            .into_iter()
+            .filter(|p| p.pgid == agent)
+        {
+            let delivered = signal_verified(&member, sentinel.pid(), signal);
+            record.sent.push(SentSignal {
+                signal: signal.name(),
+                target: "member",
+                to: member.pid,
+                at_ms: tracker.clock.now().as_secs_f64() * 1000.0,
+                delivered,
+            });
+        }
+    }
+}
+
+/// Signals `who` only if it is still that very process and still descends from `root`.
+///
+/// The pidfd is opened first and the identity checked after: if the pid was reused
+/// before the open, the check sees the stranger (other start time, not in the tree) and
+/// nothing is sent; if the process died after the open, the pidfd refers to the dead
+/// process and the signal goes nowhere. A stranger is never signalled.
+pub(crate) fn signal_verified(who: &ProcessInfo, root: i32, signal: Signal) -> bool {
+    let Some(pid) = Pid::from_raw(who.pid) else {
+        return false;
+    };
+    let Ok(pidfd) = pidfd_open(pid, PidfdFlags::empty()) else {
+        return false;
+    };
+    let Some(now) = ProcessInfo::read(who.pid) else {
+        return false;
+    };
+    if !now.same_process(who) || !procs::descends_from(who.pid, root) {
+        return false;
+    }
+    let Some(sig) = rustix::process::Signal::from_named_raw(signal.as_raw()) else {
+        return false;
+    };
+    pidfd_send_signal(&pidfd, sig).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_names_are_the_cli_tokens() {
+        let names: Vec<String> = KillPlan::all(Duration::from_secs(5))
+            .iter()
+            .map(KillPlan::name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "sigkill",
+                "sigterm",
+                "term-then-kill=5s",
+                "int-group",
+                "kill-group",
+                "hup-group"
+            ]
+        );
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
+        assert_eq!(human(Duration::from_millis(2000)), "2s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_millis(1234)), "1234ms");
+    }
+
+    #[test]
+    fn only_group_plans_target_the_group() {
+        assert!(KillPlan::sigint_group().targets_group());
+        assert!(!KillPlan::sigkill().targets_group());
+        assert!(!KillPlan::sigterm_then_sigkill(Duration::from_secs(1)).targets_group());
+    }
+}

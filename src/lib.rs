@@ -1,0 +1,79 @@
+//! orphan-check proves that a program cleans up after itself.
+//!
+//! It launches an *agent* (an AI coding agent, a dev-server launcher, any program that
+//! starts subprocesses) under a *sentinel* that owns its whole process tree, kills it the
+//! way real life does (SIGKILL from an OOM killer, SIGTERM, Ctrl-C to the group,
+//! `docker stop`), and then shows with evidence whether any descendant survived, how it
+//! escaped, and whether the ports and files the tree used went quiet within a deadline.
+//!
+//! ```
+//! use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+//! use std::time::Duration;
+//!
+//! // `shell-fork-tree` is what `Popen("a & b & wait", shell=True)` makes. Killing the
+//! // shell with SIGTERM leaves its two children running: a leak, with evidence.
+//! let outcome = Scenario::new(Fixture::ShellForkTree.command())
+//!     .ready_when(Ready::stdout_line("ready"))
+//!     .kill(KillPlan::sigterm())
+//!     .run()?;
+//! let failure = outcome.check_no_survivors(Duration::from_millis(300)).unwrap_err();
+//! assert_eq!(failure.report.survivors.len(), 2);
+//! assert!(failure.to_string().contains("shell=True"));
+//!
+//! // A group kill reaches the whole job: clean.
+//! Scenario::new(Fixture::ShellForkTree.command())
+//!     .ready_when(Ready::stdout_line("ready"))
+//!     .kill(KillPlan::sigkill_group())
+//!     .run()?
+//!     .assert_no_survivors(Duration::from_secs(2));
+//! # Ok::<(), orphan_check::Error>(())
+//! ```
+//!
+//! The flow, one way: [`Scenario`] → sentinel → [`KillPlan`] → observe → [`Outcome`] →
+//! [`Report`]. Dropping the [`Outcome`] kills whatever is left; so does the sentinel on
+//! its own when the test process dies, so the harness never leaks what it looks for.
+//!
+//! Linux only: it relies on `PR_SET_CHILD_SUBREAPER`, `/proc`, pidfds and (optionally)
+//! cgroup v2.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("orphan-check works on Linux only: it needs PR_SET_CHILD_SUBREAPER, /proc and pidfds");
+
+mod cgroup;
+mod diagnosis;
+mod error;
+mod files;
+mod fixture;
+mod kill;
+mod outcome;
+mod output;
+mod ports;
+mod procs;
+mod ready;
+mod report;
+mod scenario;
+mod sentinel;
+mod tracker;
+
+pub use cgroup::{writable_root as cgroup_root, CgroupMode};
+pub use diagnosis::{Cleanup, Escape};
+pub use error::Error;
+pub use files::FileChange;
+pub use fixture::{fixture_dir, ExampleAgent, Fixture};
+pub use kill::{signal_name, KillPlan, PlanRecord, SentSignal, Signal, Target};
+pub use outcome::{describe_status, Failure, FailureReason, Outcome};
+pub use output::OutputTail;
+pub use ports::{PortHolder, PortVerdict};
+pub use procs::ProcessInfo;
+pub use ready::Ready;
+pub use report::{redact, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION};
+pub use scenario::Scenario;
+
+/// The environment variable every agent gets: `ORPHAN_CHECK_RUN=<unique id>`.
+pub const RUN_ENV: &str = "ORPHAN_CHECK_RUN";
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,612 @@
+//! Verdicts after the kill, and the assertions that turn them into test failures.
+//!
+//! Every deadline is counted from the moment the kill plan finished, and is an upper
+//! bound: "nothing survived" returns the moment the sentinel reports its subtree empty;
+//! only a failure waits the whole deadline. Assertions come in pairs: `assert_*` panics
+//! with the whole report; `check_*` returns a [`Failure`] that owns the report.
+//!
+//! Dropping an `Outcome` kills whatever is left of the tree (with `cgroup.kill` when a
+//! cgroup is in use, and always through the sentinel's SIGKILL-and-reap loop), reaps the
+//! sentinel and removes the cgroup. It never panics.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::cgroup::ScenarioCgroup;
+use crate::diagnosis::{self, Context};
+use crate::files::{self, DirWatch, FileChange};
+use crate::kill::{signal_name, KillPlan, PlanRecord};
+use crate::output::OutputTail;
+use crate::ports::{self, Listening, PortHolder, PortVerdict};
+use crate::procs::{self, ProcessInfo};
+use crate::ready::backoff;
+use crate::report::{Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION};
+use crate::scenario::MAX_DEADLINE;
+use crate::sentinel::SentinelHandle;
+use crate::tracker::Tracker;
+
+/// Largest number of processes listed in a report's timeline.
+const TIMELINE_LIMIT: usize = 200;
+
+/// Everything [`Scenario::run`](crate::Scenario::run) hands over.
+pub(crate) struct OutcomeParts {
+    pub command: String,
+    pub run_id: String,
+    pub plan: KillPlan,
+    pub ready: String,
+    pub watched_ports: Vec<u16>,
+    pub sentinel: SentinelHandle,
+    pub tracker: Tracker,
+    pub agent: i32,
+    pub agent_info: Option<ProcessInfo>,
+    pub ready_at: Duration,
+    pub kill_started_at: Duration,
+    pub killed_at: Duration,
+    pub before_kill: Vec<ProcessInfo>,
+    pub plan_record: PlanRecord,
+    pub dirs: DirWatch,
+    pub cgroup: Option<ScenarioCgroup>,
+}
+
+/// What the harness has observed since the kill; the report is built from it.
+#[derive(Default)]
+struct Observed {
+    survivors: Option<Vec<Survivor>>,
+    deadline: Option<Duration>,
+    ports: BTreeMap<u16, PortVerdict>,
+    files: Vec<FileChange>,
+    /// Every process seen alive, by (pid, start time), with when it was first seen.
+    seen: BTreeMap<(i32, u64), (ProcessInfo, Duration)>,
+}
+
+/// The result of a run: ask it for verdicts.
+pub struct Outcome {
+    // Field order is drop order: the sentinel (and the tree) go before the cgroup.
+    sentinel: SentinelHandle,
+    cgroup: Option<ScenarioCgroup>,
+    tracker: Tracker,
+    command: String,
+    run_id: String,
+    plan: KillPlan,
+    ready: String,
+    watched_ports: Vec<u16>,
+    agent: ProcessInfo,
+    ready_at: Duration,
+    kill_started_at: Duration,
+    killed_at: Duration,
+    before_kill: Vec<ProcessInfo>,
+    plan_record: PlanRecord,
+    dirs: DirWatch,
+    observed: Mutex<Observed>,
+}
+
+impl fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcome")
+            .field("command", &self.command)
+            .field("run_id", &self.run_id)
+            .field("agent", &self.agent.pid)
+            .field("plan", &self.plan.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a verdict failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// Descendants of the agent were alive at the deadline.
+    Survivors(usize),
+    /// The port was still held at the deadline.
+    PortHeld(u16),
+    /// Files under the directory were written after the kill.
+    FilesWritten(usize),
+    /// The deadline given to the verdict cannot mean anything.
+    InvalidDeadline(Duration),
+}
+
+/// A failed verdict. It owns the report, so a caller can still inspect everything.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What failed.
+    pub reason: FailureReason,
+    /// The evidence.
+    pub report: Box<Report>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let FailureReason::InvalidDeadline(d) = &self.reason {
+            writeln!(f, "orphan-check: invalid deadline {d:?}: a verdict needs a deadline greater than zero and at most one hour")?;
+        }
+        write!(f, "{}", self.report)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl Outcome {
+    pub(crate) fn new(parts: OutcomeParts) -> Outcome {
+        let agent = parts.agent_info.unwrap_or_else(|| ProcessInfo {
+            pid: parts.agent,
+            ppid: parts.sentinel.pid(),
+            pgid: parts.agent,
+            sid: parts.sentinel.pid(),
+            state: 'X',
+            comm: "?".into(),
+            cmdline: Vec::new(),
+            start_ticks: 0,
+            uid: u32::MAX,
+            sig_ignored: 0,
+            sig_caught: 0,
+        });
+        let mut seen = BTreeMap::new();
+        seen.insert((agent.pid, agent.start_ticks), (agent.clone(), Duration::ZERO));
+        for p in &parts.before_kill {
+            seen.entry((p.pid, p.start_ticks))
+                .or_insert((p.clone(), parts.kill_started_at));
+        }
+        Outcome {
+            sentinel: parts.sentinel,
+            cgroup: parts.cgroup,
+            tracker: parts.tracker,
+            command: parts.command,
+            run_id: parts.run_id,
+            plan: parts.plan,
+            ready: parts.ready,
+            watched_ports: parts.watched_ports,
+            agent,
+            ready_at: parts.ready_at,
+            kill_started_at: parts.kill_started_at,
+            killed_at: parts.killed_at,
+            before_kill: parts.before_kill,
+            plan_record: parts.plan_record,
+            dirs: parts.dirs,
+            observed: Mutex::new(Observed {
+                seen,
+                ..Observed::default()
+            }),
+        }
+    }
+
+    /// The agent's pid.
+    pub fn agent_pid(&self) -> i32 {
+        self.agent.pid
+    }
+
+    /// The value of `ORPHAN_CHECK_RUN` in the agent's environment.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The sentinel's pid: every descendant of the agent is in its subtree.
+    pub fn sentinel_pid(&self) -> i32 {
+        self.sentinel.pid()
+    }
+
+    /// The processes of the tree just before the kill (the agent included).
+    pub fn tree_before_kill(&self) -> &[ProcessInfo] {
+        &self.before_kill
+    }
+
+    /// What the kill plan did.
+    pub fn plan_record(&self) -> &PlanRecord {
+        &self.plan_record
+    }
+
+    /// The agent's captured stdout so far.
+    pub fn stdout(&self) -> OutputTail {
+        self.tracker.lock().stdout.clone()
+    }
+
+    /// The agent's captured stderr so far.
+    pub fn stderr(&self) -> OutputTail {
+        self.tracker.lock().stderr.clone()
+    }
+
+    /// The instant `deadline` after the kill.
+    fn after_kill(&self, deadline: Duration) -> Instant {
+        self.tracker.clock.instant(self.killed_at) + deadline
+    }
+
+    /// Descendants still alive `deadline` after the kill.
+    ///
+    /// Returns at once (empty) when the sentinel reports the tree empty, which it does the
+    /// moment the last descendant is reaped; waits the whole deadline only when something
+    /// survives. A zero deadline looks once, now.
+    pub fn survivors_after(&self, deadline: Duration) -> Vec<Survivor> {
+        let until = self.after_kill(deadline.min(MAX_DEADLINE));
+        let empty = self
+            .tracker
+            .wait_until(until, |s| s.empty_at.is_some() || s.sentinel_gone)
+            .empty_at
+            .is_some();
+        let survivors = if empty { Vec::new() } else { self.snapshot_survivors() };
+        let mut observed = self.observed();
+        observed.survivors = Some(survivors.clone());
+        observed.deadline = Some(deadline);
+        survivors
+    }
+
+    /// The survivors now, diagnosed.
+    fn snapshot_survivors(&self) -> Vec<Survivor> {
+        let sentinel = self.sentinel.pid();
+        let mut alive: Vec<ProcessInfo> = procs::subtree(sentinel)
+            .into_iter()
+            // A zombie child of the sentinel is a process the sentinel is reaping now.
+            .filter(|p| !(p.is_zombie() && p.ppid == sentinel))
+            .collect();
+        if let Some(cg) = &self.cgroup {
+            // The cgroup also sees what left the tree by other means; add what the walk
+            // missed (nothing, while the sentinel lives).
+            for pid in cg.members() {
+                if !alive.iter().any(|p| p.pid == pid) {
+                    if let Some(info) = ProcessInfo::read(pid) {
+                        alive.push(info);
+                    }
+                }
+            }
+        }
+        let listening = Listening::read().unwrap_or_default();
+        let now = self.tracker.clock.now();
+        let agent_failed = {
+            let state = self.tracker.lock();
+            state
+                .agent_exit()
+                .filter(|e| e.at <= self.kill_started_at && e.status != 0)
+                .map(|e| describe_status(e.status))
+        };
+        let cx = Context {
+            plan: &self.plan,
+            agent: &self.agent,
+            before_kill: &self.before_kill,
+            alive: &alive,
+            sentinel,
+            agent_failed_before_kill: agent_failed,
+        };
+        let mut observed = self.observed();
+        let survivors = alive
+            .iter()
+            .map(|p| {
+                let ports = listening.ports_of(p.pid);
+                let marker = procs::carries_marker(p.pid, &self.run_id);
+                let escapes = diagnosis::escapes(p, &ports, marker, &cx);
+                let missed_by = diagnosis::missed_by(p, marker, &cx);
+                let entry = observed
+                    .seen
+                    .entry((p.pid, p.start_ticks))
+                    .or_insert_with(|| (p.clone(), now));
+                Survivor {
+                    process: p.clone(),
+                    ports,
+                    original_parent: Some(entry.0.ppid),
+                    env_marker: marker,
+                    hints: escapes.iter().map(|e| e.hint()).collect(),
+                    escapes,
+                    missed_by,
+                }
+            })
+            .collect();
+        survivors
+    }
+
+    /// Panics with the report when any descendant is alive `deadline` after the kill.
+    #[track_caller]
+    pub fn assert_no_survivors(&self, deadline: Duration) {
+        if let Err(failure) = self.check_no_survivors(deadline) {
+            panic!("{failure}");
+        }
+    }
+
+    /// `Err` with the report when any descendant is alive `deadline` after the kill.
+    pub fn check_no_survivors(&self, deadline: Duration) -> Result<&Outcome, Failure> {
+        if deadline.is_zero() || deadline > MAX_DEADLINE {
+            return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
+        }
+        let survivors = self.survivors_after(deadline);
+        if survivors.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.failure(FailureReason::Survivors(survivors.len())))
+        }
+    }
+
+    /// Whether `port` is free `deadline` after the kill, and who holds it if not.
+    ///
+    /// Checks as soon as the tree changes and at least every 20 ms; returns the moment
+    /// the port is free.
+    pub fn port_verdict(&self, port: u16, deadline: Duration) -> PortVerdict {
+        let until = self.after_kill(deadline.min(MAX_DEADLINE));
+        let mut checks = 0;
+        let verdict = loop {
+            let inodes = Listening::read().map(|l| l.on_port(port)).unwrap_or_default();
+            let now = Instant::now();
+            let since_kill = self.tracker.clock.now().saturating_sub(self.killed_at);
+            if inodes.is_empty() {
+                break PortVerdict {
+                    port,
+                    free: true,
+                    checked_after_kill_ms: since_kill.as_millis() as u64,
+                    holders: Vec::new(),
+                };
+            }
+            if now >= until {
+                break PortVerdict {
+                    port,
+                    free: false,
+                    checked_after_kill_ms: since_kill.as_millis() as u64,
+                    holders: self.holders(&inodes),
+                };
+            }
+            let reaped = self.tracker.lock().reaped.len();
+            let wake = (now + backoff(checks)).min(until);
+            self.tracker.wait(wake, |s| s.reaped.len() != reaped);
+            checks += 1;
+        };
+        self.observed().ports.insert(port, verdict.clone());
+        verdict
+    }
+
+    fn holders(&self, inodes: &[u64]) -> Vec<PortHolder> {
+        let tree: Vec<i32> = procs::subtree(self.sentinel.pid()).iter().map(|p| p.pid).collect();
+        let inside = ports::holders_among(inodes, tree);
+        if !inside.is_empty() {
+            return inside.into_iter().map(|pid| PortHolder::describe(pid, true)).collect();
+        }
+        ports::holders_anywhere(inodes)
+            .into_iter()
+            .map(|pid| PortHolder::describe(pid, false))
+            .collect()
+    }
+
+    /// Panics with the report when `port` is still held `deadline` after the kill.
+    #[track_caller]
+    pub fn assert_port_free(&self, port: u16, deadline: Duration) {
+        if let Err(failure) = self.check_port_free(port, deadline) {
+            panic!("{failure}");
+        }
+    }
+
+    /// `Err` with the report when `port` is still held `deadline` after the kill.
+    pub fn check_port_free(&self, port: u16, deadline: Duration) -> Result<&Outcome, Failure> {
+        if deadline.is_zero() || deadline > MAX_DEADLINE {
+            return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
+        }
+        if self.port_verdict(port, deadline).free {
+            Ok(self)
+        } else {
+            Err(self.failure(FailureReason::PortHeld(port)))
+        }
+    }
+
+    /// Files under `dir` (which must have been given to
+    /// [`Scenario::watch_dir`](crate::Scenario::watch_dir)) written after the kill,
+    /// observed until the tree is empty or `deadline` after the kill.
+    pub fn writes_after_kill(&self, dir: &Path, deadline: Duration) -> Vec<FileChange> {
+        let until = self.after_kill(deadline.min(MAX_DEADLINE));
+        self
+            .tracker.wait(until, |s| s.empty_at.is_some() || s.sentinel_gone);
+        let root = self
+            .dirs
+            .roots()
+            .iter()
+            .find(|r| dir.starts_with(r))
+            .cloned()
+            .unwrap_or_else(|| dir.to_path_buf());
+        let alive: Vec<i32> = procs::subtree(self.sentinel.pid()).iter().map(|p| p.pid).collect();
+        let mut changes = self.dirs.changes_under(dir);
+        for c in &mut changes {
+            c.writers = files::likely_writers(&c.path, &root, &alive);
+        }
+        self.observed().files = changes.clone();
+        changes
+    }
+
+    /// Panics with the report when anything under `dir` was written after the kill.
+    #[track_caller]
+    pub fn assert_no_writes_after_kill(&self, dir: impl AsRef<Path>, deadline: Duration) {
+        if let Err(failure) = self.check_no_writes_after_kill(dir, deadline) {
+            panic!("{failure}");
+        }
+    }
+
+    /// `Err` with the report when anything under `dir` was written after the kill.
+    pub fn check_no_writes_after_kill(&self, dir: impl AsRef<Path>, deadline: Duration) -> Result<&Outcome, Failure> {
+        if deadline.is_zero() || deadline > MAX_DEADLINE {
+            return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
+        }
+        let changes = self.writes_after_kill(dir.as_ref(), deadline);
+        if changes.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.failure(FailureReason::FilesWritten(changes.len())))
+        }
+    }
+
+    /// The report of everything observed so far. When no survivor verdict was asked for
+    /// yet, it looks at the tree now.
+    pub fn report(&self) -> Report {
+        let needs_snapshot = self.observed().survivors.is_none();
+        if needs_snapshot {
+            let empty = self.tracker.lock().empty_at.is_some();
+            let survivors = if empty { Vec::new() } else { self.snapshot_survivors() };
+            self.observed().survivors = Some(survivors);
+        }
+        let observed = self.observed();
+        let state = self.tracker.lock();
+        let survivors = observed.survivors.clone().unwrap_or_default();
+        let ports: Vec<PortVerdict> = observed.ports.values().cloned().collect();
+        let leak = !survivors.is_empty() || ports.iter().any(|p| !p.free) || !observed.files.is_empty();
+
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut timeline: Vec<TimelineEntry> = Vec::new();
+        for (info, first_seen) in observed.seen.values() {
+            let reaped = state
+                .reaped
+                .iter()
+                .find(|r| r.pid == info.pid && r.at >= *first_seen);
+            let survived = survivors.iter().any(|s| s.process.same_process(info));
+            let killed_in_cleanup = state.cleanup_kills.iter().any(|(pid, _)| *pid == info.pid);
+            timeline.push(TimelineEntry {
+                pid: info.pid,
+                command: info.command(),
+                original_parent: Some(info.ppid),
+                pgid: Some(info.pgid),
+                sid: Some(info.sid),
+                first_seen_ms: Some(ms(*first_seen)),
+                exit: reaped.map(|r| ExitRecord {
+                    at_ms: ms(r.at),
+                    how: describe_status(r.status),
+                }),
+                reaped_by: if reaped.is_some() {
+                    Some("sentinel")
+                } else if survived {
+                    None
+                } else {
+                    Some("parent")
+                },
+                needed_sigkill: (info.pid == self.agent.pid && self.plan_record.agent_needed_sigkill)
+                    || killed_in_cleanup,
+                survived,
+            });
+        }
+        // Children of the sentinel that were never seen alive (short-lived orphans).
+        for r in &state.reaped {
+            if !timeline.iter().any(|t| t.pid == r.pid) {
+                timeline.push(TimelineEntry {
+                    pid: r.pid,
+                    command: "(never seen alive)".into(),
+                    original_parent: None,
+                    pgid: None,
+                    sid: None,
+                    first_seen_ms: None,
+                    exit: Some(ExitRecord {
+                        at_ms: ms(r.at),
+                        how: describe_status(r.status),
+                    }),
+                    reaped_by: Some("sentinel"),
+                    needed_sigkill: false,
+                    survived: false,
+                });
+            }
+        }
+        timeline.sort_by(|a, b| {
+            a.first_seen_ms
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.first_seen_ms.unwrap_or(f64::MAX))
+                .then(a.pid.cmp(&b.pid))
+        });
+        // The agent's own parent is the sentinel: show the agent at the top.
+        for t in &mut timeline {
+            if t.pid == self.agent.pid {
+                t.original_parent = None;
+            }
+        }
+        let omitted = timeline.len().saturating_sub(TIMELINE_LIMIT);
+        timeline.truncate(TIMELINE_LIMIT);
+
+        let mut oracles = vec!["subreaper", "env-marker"];
+        if self.cgroup.is_some() {
+            oracles.push("cgroup");
+        }
+        Report {
+            schema: "orphan-check/report",
+            schema_version: SCHEMA_VERSION,
+            verdict: if leak { Verdict::Leak } else { Verdict::Clean },
+            command: self.command.clone(),
+            run_id: self.run_id.clone(),
+            plan: PlanSummary {
+                name: self.plan.name(),
+                does: self.plan.describe(),
+                simulates: self.plan.simulates(),
+            },
+            ready: self.ready.clone(),
+            agent_pid: self.agent.pid,
+            ready_ms: ms(self.ready_at),
+            killed_ms: ms(self.killed_at),
+            deadline_ms: observed.deadline.map(|d| d.as_millis() as u64),
+            oracles,
+            survivors,
+            ports,
+            files: observed.files.clone(),
+            signals: self.plan_record.sent.clone(),
+            agent_needed_sigkill: self.plan_record.agent_needed_sigkill,
+            timeline,
+            timeline_omitted: omitted,
+            quiet_after_kill_ms: state.empty_at.map(|e| ms(e.saturating_sub(self.killed_at))),
+            cost: self.cgroup.as_ref().map(|cg| Cost {
+                cpu_usec: cg.cpu_usage_usec(),
+                memory_bytes: cg.memory_bytes(),
+            }),
+            stdout: state.stdout.clone(),
+            stderr: state.stderr.clone(),
+        }
+    }
+
+    /// Kills everything left of the tree now and waits (up to `patience`) until it is
+    /// gone. Returns how long that took. Dropping the outcome does the same.
+    pub fn kill_remaining(&self, patience: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill();
+        }
+        let _ = self.sentinel.send(crate::sentinel::Command::KillTree);
+        let state = self
+            .tracker
+            .wait_until(started + patience, |s| s.empty_at.is_some() || s.sentinel_gone);
+        state.empty_at.map(|_| started.elapsed())
+    }
+
+    fn failure(&self, reason: FailureReason) -> Failure {
+        Failure {
+            reason,
+            report: Box::new(self.report()),
+        }
+    }
+
+    fn observed(&self) -> std::sync::MutexGuard<'_, Observed> {
+        self.observed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Watched ports (including a readiness port).
+    pub fn watched_ports(&self) -> &[u16] {
+        &self.watched_ports
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        // cgroup.kill first: atomic, so a fork storm cannot outrun it. The sentinel's own
+        // loop (lifeline EOF, when its handle drops next) then reaps everything.
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill();
+        }
+    }
+}
+
+/// A raw wait status for people: "exit status 0", "killed by SIGTERM".
+pub fn describe_status(status: i32) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!("killed by {}", signal_name(libc::WTERMSIG(status)))
+    } else {
+        format!("status {status:#x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_statuses_read_like_a_shell_would_say_them() {
+        assert_eq!(describe_status(0), "exit status 0");
+        assert_eq!(describe_status(1 << 8), "exit status 1");
+        assert_eq!(describe_status(libc::SIGKILL), "killed by SIGKILL");
+        assert_eq!(describe_status(libc::SIGTERM), "killed by SIGTERM");
+    }
+}

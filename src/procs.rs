@@ -1,0 +1,206 @@
+//! Process facts from `/proc`, and snapshots of the sentinel's subtree.
+//!
+//! A snapshot walks `/proc/<pid>/task/<tid>/children` down from the sentinel, so its cost
+//! grows with the scenario's tree, not with the number of processes on the machine.
+
+use serde::Serialize;
+use std::collections::{HashSet, VecDeque};
+
+use procfs::process::Process;
+
+/// What the kernel says about one process at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessInfo {
+    /// Process id.
+    pub pid: i32,
+    /// Parent process id, now.
+    pub ppid: i32,
+    /// Process group id.
+    pub pgid: i32,
+    /// Session id.
+    pub sid: i32,
+    /// State letter from `/proc/<pid>/stat`: `R`, `S`, `D`, `T`, `t`, `Z`…
+    pub state: char,
+    /// The kernel's short name (`comm`).
+    pub comm: String,
+    /// The command line; empty for zombies and kernel threads.
+    pub cmdline: Vec<String>,
+    /// Start time in clock ticks since boot: with the pid, the process's identity.
+    pub start_ticks: u64,
+    /// Real user id.
+    pub uid: u32,
+    /// Signals set to `SIG_IGN` (bit `n-1` for signal `n`).
+    pub sig_ignored: u64,
+    /// Signals with a handler installed.
+    pub sig_caught: u64,
+}
+
+impl ProcessInfo {
+    /// Reads a process; `None` when it is gone (or unreadable).
+    pub(crate) fn read(pid: i32) -> Option<ProcessInfo> {
+        let process = Process::new(pid).ok()?;
+        let stat = process.stat().ok()?;
+        let status = process.status().ok();
+        let cmdline = process.cmdline().unwrap_or_default();
+        Some(ProcessInfo {
+            pid,
+            ppid: stat.ppid,
+            pgid: stat.pgrp,
+            sid: stat.session,
+            state: stat.state,
+            comm: stat.comm,
+            cmdline,
+            start_ticks: stat.starttime,
+            uid: status.as_ref().map_or(u32::MAX, |s| s.ruid),
+            sig_ignored: status.as_ref().map_or(0, |s| s.sigign),
+            sig_caught: status.as_ref().map_or(0, |s| s.sigcgt),
+        })
+    }
+
+    /// The command line joined for people, or `[comm]` when there is none.
+    pub fn command(&self) -> String {
+        if self.cmdline.is_empty() {
+            format!("[{}]", self.comm)
+        } else {
+            self.cmdline.join(" ")
+        }
+    }
+
+    /// True for a zombie: exited, waiting for its parent to reap it.
+    pub fn is_zombie(&self) -> bool {
+        self.state == 'Z'
+    }
+
+    /// True when stopped by a signal (`T`) or a tracer (`t`).
+    pub fn is_stopped(&self) -> bool {
+        self.state == 'T' || self.state == 't'
+    }
+
+    /// Whether `signal` (a raw number) is ignored.
+    pub fn ignores(&self, signal: i32) -> bool {
+        (1..=64).contains(&signal) && self.sig_ignored & (1 << (signal - 1)) != 0
+    }
+
+    /// Whether `signal` (a raw number) has a handler.
+    pub fn catches(&self, signal: i32) -> bool {
+        (1..=64).contains(&signal) && self.sig_caught & (1 << (signal - 1)) != 0
+    }
+
+    /// True when this is still the same process as `other` (same pid, same start).
+    pub fn same_process(&self, other: &ProcessInfo) -> bool {
+        self.pid == other.pid && self.start_ticks == other.start_ticks
+    }
+
+    /// A state word for people.
+    pub fn state_word(&self) -> &'static str {
+        match self.state {
+            'R' => "running",
+            'S' => "sleeping",
+            'D' => "uninterruptible",
+            'T' => "stopped",
+            't' => "traced",
+            'Z' => "zombie",
+            'X' | 'x' => "dead",
+            'I' => "idle",
+            _ => "unknown",
+        }
+    }
+}
+
+/// The direct children of `pid`, over all its threads.
+pub(crate) fn children(pid: i32) -> Vec<i32> {
+    let Ok(process) = Process::new(pid) else {
+        return Vec::new();
+    };
+    let Ok(tasks) = process.tasks() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(kids) = task.children() {
+            out.extend(kids.into_iter().map(|k| k as i32));
+        }
+    }
+    out
+}
+
+/// Every live descendant of `root` (not `root` itself), parents before children.
+pub(crate) fn subtree(root: i32) -> Vec<ProcessInfo> {
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<i32> = children(root).into();
+    let mut out = Vec::new();
+    while let Some(pid) = queue.pop_front() {
+        if !seen.insert(pid) {
+            continue;
+        }
+        if let Some(info) = ProcessInfo::read(pid) {
+            queue.extend(children(pid));
+            out.push(info);
+        }
+    }
+    out
+}
+
+/// Whether a process's environment carries `ORPHAN_CHECK_RUN=<run_id>`; `None` when the
+/// environment cannot be read (another user's process, a zombie).
+pub(crate) fn carries_marker(pid: i32, run_id: &str) -> Option<bool> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    if environ.is_empty() {
+        return None;
+    }
+    let wanted = format!("{}={run_id}", crate::RUN_ENV);
+    Some(environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()))
+}
+
+/// Whether `pid` is a descendant of `ancestor` now, following parent links.
+pub(crate) fn descends_from(pid: i32, ancestor: i32) -> bool {
+    let mut current = pid;
+    for _ in 0..4096 {
+        let Some(info) = ProcessInfo::read(current) else {
+            return false;
+        };
+        if info.ppid == ancestor {
+            return true;
+        }
+        if info.ppid <= 1 {
+            return false;
+        }
+        current = info.ppid;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = ProcessInfo::read(std::process::id() as i32).expect("own process");
+        assert_eq!(me.pid, std::process::id() as i32);
+        assert!(me.start_ticks > 0);
+        assert!(!me.is_zombie());
+    }
+
+    #[test]
+    fn signal_masks_are_one_based() {
+        let info = ProcessInfo {
+            pid: 1,
+            ppid: 0,
+            pgid: 1,
+            sid: 1,
+            state: 'S',
+            comm: "x".into(),
+            cmdline: vec![],
+            start_ticks: 1,
+            uid: 0,
+            sig_ignored: 1 << (15 - 1),
+            sig_caught: 1 << (2 - 1),
+        };
+        assert!(info.ignores(15));
+        assert!(!info.ignores(9));
+        assert!(info.catches(2));
+        assert!(!info.catches(0));
+        assert_eq!(info.command(), "[x]");
+    }
+}

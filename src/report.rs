@@ -1,0 +1,544 @@
+//! The report: what happened, for people (`Display`) and for machines (`Serialize`).
+//!
+//! The text form is a tree of the agent's descendants with fixed-width status words
+//! (`SURVIVED`, `EXITED`, `NEEDED SIGKILL`, `ZOMBIE`, `STOPPED`, `GONE`), each survivor's
+//! escape and a `hint:`, the watched ports (`PORT HELD`), files written after the kill,
+//! and the tail of the agent's output.
+//!
+//! # JSON schema, version 1
+//!
+//! The serialized [`Report`] is an object with these members (times in milliseconds,
+//! as numbers; absent values are `null`):
+//!
+//! | member | type | meaning |
+//! | --- | --- | --- |
+//! | `schema` | string | always `"orphan-check/report"` |
+//! | `schema_version` | integer | `1`; bumped on any incompatible change |
+//! | `verdict` | `"clean"` \| `"leak"` | leak when anything survived, a port is held, or files were written |
+//! | `command`, `run_id`, `ready` | string | what ran, its `ORPHAN_CHECK_RUN`, the readiness condition |
+//! | `plan` | object | `name` (CLI token), `does`, `simulates` |
+//! | `agent_pid` | integer | the agent's pid |
+//! | `ready_ms`, `killed_ms` | number | since the start |
+//! | `deadline_ms` | integer \| null | the survivor deadline last checked |
+//! | `oracles` | array of string | `subreaper`, `cgroup`, `env-marker`: what was used |
+//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints` |
+//! | `ports` | array | `port`, `free`, `checked_after_kill_ms`, `holders` (`pid`, `command`, `descendant`) |
+//! | `files` | array | `path`, `change`, `writers` |
+//! | `signals` | array | `signal`, `target`, `to`, `at_ms`, `delivered` |
+//! | `agent_needed_sigkill` | bool | the agent outlived SIGTERM's grace |
+//! | `timeline` | array | `pid`, `command`, `original_parent`, `pgid`, `sid`, `first_seen_ms`, `exit` (`at_ms`, `how`) or null, `reaped_by`, `needed_sigkill`, `survived` |
+//! | `timeline_omitted` | integer | entries left out of a very large tree |
+//! | `quiet_after_kill_ms` | number \| null | when the tree was empty, after the kill |
+//! | `cost` | object \| null | `cpu_usec`, `memory_bytes` of the scenario's cgroup |
+//! | `stdout`, `stderr` | object | `head`, `tail` (arrays of lines), `omitted` |
+
+use serde::Serialize;
+use std::fmt;
+
+use crate::diagnosis::{Cleanup, Escape};
+use crate::files::FileChange;
+use crate::kill::SentSignal;
+use crate::output::OutputTail;
+use crate::ports::PortVerdict;
+use crate::procs::ProcessInfo;
+
+/// The schema version of the JSON form.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Clean or leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing survived, every watched port is free, no file was written.
+    Clean,
+    /// Something survived, a port is held, or a file was written after the kill.
+    Leak,
+}
+
+/// The kill plan, as the report states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanSummary {
+    /// CLI token: `sigkill`, `term-then-kill=5s`…
+    pub name: String,
+    /// "SIGKILL to the agent's pid".
+    pub does: String,
+    /// "the OOM killer, a budget kill, kill -9".
+    pub simulates: &'static str,
+}
+
+/// A descendant of the agent still alive at the deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Survivor {
+    /// What the kernel says about it.
+    #[serde(flatten)]
+    pub process: ProcessInfo,
+    /// TCP ports it listens on.
+    pub ports: Vec<u16>,
+    /// Its parent when it was first seen (before reparenting).
+    pub original_parent: Option<i32>,
+    /// Whether its environment still carries `ORPHAN_CHECK_RUN` (`None`: unreadable).
+    pub env_marker: Option<bool>,
+    /// How it escaped.
+    pub escapes: Vec<Escape>,
+    /// Which common cleanups would have missed it.
+    pub missed_by: Vec<Cleanup>,
+    /// One line toward the fix per escape.
+    pub hints: Vec<&'static str>,
+}
+
+impl Survivor {
+    /// The survivor's pid.
+    pub fn pid(&self) -> i32 {
+        self.process.pid
+    }
+}
+
+/// How a process of the tree ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExitRecord {
+    /// Milliseconds since the start.
+    pub at_ms: f64,
+    /// "exit status 0", "killed by SIGTERM".
+    pub how: String,
+}
+
+/// One process of the tree, from first sight to its end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// Its pid.
+    pub pid: i32,
+    /// Its command line, when it was seen alive.
+    pub command: String,
+    /// Its parent when first seen.
+    pub original_parent: Option<i32>,
+    /// Its process group when first seen.
+    pub pgid: Option<i32>,
+    /// Its session when first seen.
+    pub sid: Option<i32>,
+    /// When it was first seen (snapshots happen at readiness, at the kill and at
+    /// verdicts; a process that lived between two of them is known by its exit only).
+    pub first_seen_ms: Option<f64>,
+    /// How it ended, when the sentinel reaped it.
+    pub exit: Option<ExitRecord>,
+    /// `sentinel` when the sentinel reaped it, `parent` when it is gone but its own
+    /// parent reaped it, `null` while it is alive.
+    pub reaped_by: Option<&'static str>,
+    /// True when only SIGKILL ended it (the plan's second signal or the cleanup).
+    pub needed_sigkill: bool,
+    /// True when it was alive at the last verdict.
+    pub survived: bool,
+}
+
+/// What a leak costs, from the scenario's cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    /// CPU time of everything that ran in the cgroup, microseconds.
+    pub cpu_usec: Option<u64>,
+    /// Memory in use by the cgroup now, bytes (where the memory controller is enabled).
+    pub memory_bytes: Option<u64>,
+}
+
+/// Everything a verdict is based on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Always `orphan-check/report`.
+    pub schema: &'static str,
+    /// See [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Clean or leak.
+    pub verdict: Verdict,
+    /// The agent's command line.
+    pub command: String,
+    /// Its `ORPHAN_CHECK_RUN`.
+    pub run_id: String,
+    /// The kill plan.
+    pub plan: PlanSummary,
+    /// The readiness condition.
+    pub ready: String,
+    /// The agent's pid.
+    pub agent_pid: i32,
+    /// When it was ready, ms since the start.
+    pub ready_ms: f64,
+    /// When the plan finished, ms since the start.
+    pub killed_ms: f64,
+    /// The survivor deadline last checked, in ms.
+    pub deadline_ms: Option<u64>,
+    /// Which oracles were active.
+    pub oracles: Vec<&'static str>,
+    /// Descendants alive at the deadline.
+    pub survivors: Vec<Survivor>,
+    /// Watched ports.
+    pub ports: Vec<PortVerdict>,
+    /// Files written after the kill.
+    pub files: Vec<FileChange>,
+    /// Signals the plan sent.
+    pub signals: Vec<SentSignal>,
+    /// The agent outlived SIGTERM's grace.
+    pub agent_needed_sigkill: bool,
+    /// Every process of the tree the harness saw.
+    pub timeline: Vec<TimelineEntry>,
+    /// Entries left out of the timeline.
+    pub timeline_omitted: usize,
+    /// When the tree was empty, ms after the kill.
+    pub quiet_after_kill_ms: Option<f64>,
+    /// What the tree cost, when a cgroup was used.
+    pub cost: Option<Cost>,
+    /// The agent's stdout.
+    pub stdout: OutputTail,
+    /// The agent's stderr.
+    pub stderr: OutputTail,
+}
+
+impl Report {
+    /// The report as pretty JSON (schema above).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// True for a leak.
+    pub fn is_leak(&self) -> bool {
+        self.verdict == Verdict::Leak
+    }
+
+    fn headline(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.survivors.is_empty() {
+            let n = self.survivors.len();
+            parts.push(format!(
+                "{n} process{} survived{}",
+                if n == 1 { "" } else { "es" },
+                self.deadline_ms
+                    .map(|d| format!(" {}", crate::kill::human(std::time::Duration::from_millis(d))))
+                    .unwrap_or_default()
+            ));
+        }
+        let held: Vec<String> = self
+            .ports
+            .iter()
+            .filter(|p| !p.free)
+            .map(|p| p.port.to_string())
+            .collect();
+        if !held.is_empty() {
+            parts.push(format!("port {} still held", held.join(", ")));
+        }
+        if !self.files.is_empty() {
+            parts.push(format!("{} file(s) written", self.files.len()));
+        }
+        match self.verdict {
+            Verdict::Clean => format!(
+                "orphan-check: CLEAN: nothing survived {} ({})",
+                self.plan.does, self.plan.simulates
+            ),
+            Verdict::Leak => format!(
+                "orphan-check: LEAK: {} after {} ({})",
+                parts.join("; "),
+                self.plan.does,
+                self.plan.simulates
+            ),
+        }
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2}s", v / 1000.0)
+    } else {
+        format!("{v:.1}ms")
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.headline())?;
+        writeln!(f, "  command  {}", self.command)?;
+        writeln!(f, "  run      ORPHAN_CHECK_RUN={}", self.run_id)?;
+        writeln!(f, "  ready    at +{} ({})", ms(self.ready_ms), self.ready)?;
+        let sent: Vec<String> = self
+            .signals
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} to {} {} at +{}{}",
+                    s.signal,
+                    s.target,
+                    s.to.abs(),
+                    ms(s.at_ms),
+                    if s.delivered { "" } else { " (already gone)" }
+                )
+            })
+            .collect();
+        writeln!(
+            f,
+            "  killed   {}",
+            if sent.is_empty() {
+                "no signal could be sent".into()
+            } else {
+                sent.join(", ")
+            }
+        )?;
+        match self.quiet_after_kill_ms {
+            Some(q) => writeln!(f, "  quiet    tree empty {} after the kill", ms(q))?,
+            None => writeln!(f, "  quiet    never: the tree was not empty at the verdict")?,
+        }
+        writeln!(f, "  oracles  {}", self.oracles.join(", "))?;
+        if let Some(cost) = &self.cost {
+            let cpu = cost.cpu_usec.map_or("n/a".into(), |u| format!("{:.1}ms CPU", u as f64 / 1000.0));
+            let mem = cost
+                .memory_bytes
+                .map_or("memory n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+            writeln!(f, "  cost     {cpu}, {mem}")?;
+        }
+
+        writeln!(f)?;
+        writeln!(f, "  {:<14}  {:>7}  {:>7}  {:>7}  {:>7}  COMMAND", "STATUS", "PID", "PPID", "PGID", "SID")?;
+        self.write_tree(f)?;
+        if self.timeline_omitted > 0 {
+            writeln!(f, "  … {} more processes omitted", self.timeline_omitted)?;
+        }
+
+        if !self.ports.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "  ports")?;
+            for p in &self.ports {
+                if p.free {
+                    writeln!(f, "    {:<10} {:>5}  free {} after the kill", "free", p.port, ms(p.checked_after_kill_ms as f64))?;
+                } else if p.holders.is_empty() {
+                    writeln!(f, "    {:<10} {:>5}  by a process that cannot be read", "PORT HELD", p.port)?;
+                } else {
+                    for h in &p.holders {
+                        writeln!(
+                            f,
+                            "    {:<10} {:>5}  by pid {} `{}` ({})",
+                            "PORT HELD",
+                            p.port,
+                            h.pid,
+                            h.command,
+                            if h.descendant { "a descendant of the agent" } else { "NOT a descendant: someone else's process" }
+                        )?;
+                    }
+                }
+            }
+        }
+        if !self.files.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "  files written after the kill")?;
+            for c in self.files.iter().take(20) {
+                let writers = if c.writers.is_empty() {
+                    String::new()
+                } else {
+                    format!("  (by pid {})", c.writers.iter().map(i32::to_string).collect::<Vec<_>>().join(", "))
+                };
+                writeln!(f, "    {:<9} {}{}", c.change, c.path.display(), writers)?;
+            }
+            if self.files.len() > 20 {
+                writeln!(f, "    … {} more", self.files.len() - 20)?;
+            }
+        }
+        for (name, out) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            if !out.is_empty() {
+                writeln!(f)?;
+                writeln!(f, "  {name}")?;
+                for line in out.to_string().lines() {
+                    writeln!(f, "    | {line}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Report {
+    /// Writes the tree: each entry under its original parent.
+    fn write_tree(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<i32> = self.timeline.iter().map(|e| e.pid).collect();
+        let roots: Vec<&TimelineEntry> = self
+            .timeline
+            .iter()
+            .filter(|e| e.original_parent.is_none_or(|pp| !known.contains(&pp) || pp == e.pid))
+            .collect();
+        for root in roots {
+            self.write_node(f, root, "", true, true)?;
+        }
+        Ok(())
+    }
+
+    fn write_node(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        entry: &TimelineEntry,
+        prefix: &str,
+        last: bool,
+        top: bool,
+    ) -> fmt::Result {
+        let survivor = self.survivors.iter().find(|s| s.process.pid == entry.pid);
+        let status = match (survivor, &entry.exit) {
+            (Some(s), _) if s.process.is_zombie() => "ZOMBIE",
+            (Some(s), _) if s.process.is_stopped() => "SURVIVED",
+            (Some(_), _) => "SURVIVED",
+            (None, _) if entry.needed_sigkill => "NEEDED SIGKILL",
+            (None, Some(_)) => "EXITED",
+            (None, None) if entry.survived => "SURVIVED",
+            (None, None) => "GONE",
+        };
+        let branch = if top {
+            String::new()
+        } else if last {
+            format!("{prefix}└─ ")
+        } else {
+            format!("{prefix}├─ ")
+        };
+        let opt = |v: Option<i32>| v.map_or(String::new(), |v| v.to_string());
+        let (ppid, pgid, sid) = survivor.map_or(
+            (String::new(), opt(entry.pgid), opt(entry.sid)),
+            |s| (s.process.ppid.to_string(), s.process.pgid.to_string(), s.process.sid.to_string()),
+        );
+        let mut extra = Vec::new();
+        if let Some(s) = survivor {
+            if s.process.is_stopped() {
+                extra.push("STOPPED".to_string());
+            }
+            if !s.ports.is_empty() {
+                extra.push(format!(
+                    "PORT HELD {}",
+                    s.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+                ));
+            }
+        } else if let Some(exit) = &entry.exit {
+            extra.push(format!("{} at +{}", exit.how, ms(exit.at_ms)));
+        }
+        writeln!(
+            f,
+            "  {:<14}  {:>7}  {:>7}  {:>7}  {:>7}  {}{}{}",
+            status,
+            entry.pid,
+            ppid,
+            pgid,
+            sid,
+            branch,
+            truncate(&entry.command, 60),
+            if extra.is_empty() { String::new() } else { format!("   {}", extra.join("  ")) }
+        )?;
+        let child_prefix = if top {
+            String::new()
+        } else if last {
+            format!("{prefix}   ")
+        } else {
+            format!("{prefix}│  ")
+        };
+        if let Some(s) = survivor {
+            let pad = format!("{:<49}{child_prefix}", "");
+            for e in &s.escapes {
+                writeln!(f, "  {pad}   escaped: {e}")?;
+            }
+            if !s.missed_by.is_empty() {
+                let m: Vec<String> = s.missed_by.iter().map(ToString::to_string).collect();
+                writeln!(f, "  {pad}   missed by: {}", m.join("; "))?;
+            }
+            for h in &s.hints {
+                writeln!(f, "  {pad}   hint: {h}")?;
+            }
+        }
+        let children: Vec<&TimelineEntry> = self
+            .timeline
+            .iter()
+            .filter(|c| c.original_parent == Some(entry.pid) && c.pid != entry.pid)
+            .collect();
+        let n = children.len();
+        for (i, c) in children.into_iter().enumerate() {
+            self.write_node(f, c, &child_prefix, i + 1 == n, false)?;
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Replaces pids, times and run ids with stable placeholders, for snapshot tests and for
+/// comparing reports across runs.
+pub fn redact(text: &str, pids: &[i32]) -> String {
+    let mut out = text.to_string();
+    let mut sorted: Vec<i32> = pids.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    out = mask_durations(&out);
+    for (i, pid) in sorted.iter().enumerate() {
+        out = replace_word(&out, &pid.to_string(), &format!("<PID{i}>"));
+    }
+    out
+}
+
+/// Replaces `12.5ms` and `1.25s` (a number directly followed by a unit) with `<T>`.
+fn mask_durations(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_number = chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric());
+        if starts_number {
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+                j += 1;
+            }
+            let unit_len = if chars.get(j) == Some(&'m') && chars.get(j + 1) == Some(&'s') {
+                2
+            } else if chars.get(j) == Some(&'s') {
+                1
+            } else {
+                0
+            };
+            let after = chars.get(j + unit_len);
+            if unit_len > 0 && after.is_none_or(|c| !c.is_ascii_alphanumeric()) {
+                out.push_str("<T>");
+                i = j + unit_len;
+                continue;
+            }
+            out.extend(&chars[i..j]);
+            i = j;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i..].starts_with(word) {
+            let before_ok = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+            let end = i + word.len();
+            let after_ok = end >= text.len() || !bytes[end].is_ascii_alphanumeric();
+            if before_ok && after_ok {
+                out.push_str(with);
+                i = end;
+                continue;
+            }
+        }
+        let ch = text[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_masks_pids_and_times_but_not_ports() {
+        let text = "SURVIVED 1234 listener --port 4321 at +12.5ms, 1.25s after";
+        let got = redact(text, &[1234]);
+        assert_eq!(got, "SURVIVED <PID0> listener --port 4321 at +<T>, <T> after");
+    }
+}

@@ -1,0 +1,887 @@
+//! The sentinel: a forked child subreaper that owns the agent's process tree.
+//!
+//! # Why a forked process
+//!
+//! After a SIGKILL the agent's children are reparented and the link "this was the
+//! agent's child" is gone; a double-forking daemon lives less than a polling interval as
+//! a child. So the harness does not look for descendants after the fact. It forks a
+//! *sentinel* that sets `PR_SET_CHILD_SUBREAPER` and then forks and execs the agent.
+//! Every orphan of the agent's tree, whatever it did (setsid, new process group, double
+//! fork, scrubbed environment), is reparented to the sentinel. So the agent's
+//! descendants are exactly the sentinel's subtree, and "nothing survived" is the moment
+//! the sentinel's `waitpid` answers `ECHILD`: an event, not a poll.
+//!
+//! The sentinel is forked from the calling process without `exec`, so a downstream crate
+//! needs no helper binary. That process is usually a multi-threaded test binary, so
+//! between `fork` and `exec`/`_exit` only async-signal-safe system calls run: everything
+//! (paths, argv and envp pointer arrays, signal sets) is prepared before `fork`, and the
+//! post-fork code makes no allocation, takes no lock, never panics on purpose, and never
+//! touches `std` I/O. The calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
+//! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
+//! `sigprocmask`, `signalfd`, `fork`, `setpgid`, `write`, `read`, `chdir`, `execve`,
+//! `pidfd_open`, `pidfd_send_signal`, `kill`, `waitpid`, `poll`, `open`, `clock_gettime`
+//! and `_exit`.
+//!
+//! # The lifeline
+//!
+//! The sentinel reads commands from a pipe whose only write end is held by the harness.
+//! End of file on it means the harness is gone (it dropped the [`Outcome`], panicked, or
+//! was SIGKILLed): the sentinel then SIGKILLs every direct child, reaps, and repeats until
+//! `ECHILD`, and exits. Direct children cannot be PID-reused before their parent reaps
+//! them, so this loop can never signal a stranger.
+//!
+//! # Signals
+//!
+//! Signals for the agent go through a pidfd the sentinel opened while the agent was its
+//! live, unreaped child. A signal for the agent's process group is sent only while the
+//! agent is not yet reaped: its pid, which is the group's id, cannot be reused until
+//! then. After that the harness falls back to signalling verified group members one by
+//! one (see [`crate::kill`]).
+//!
+//! This is the only module of the crate with `unsafe` code.
+//!
+//! [`Outcome`]: crate::Outcome
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::raw::c_char;
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::fs::{open, Mode, OFlags};
+use rustix::io::{read, retry_on_intr, write};
+use rustix::pipe::{pipe_with, PipeFlags};
+use rustix::process::{pidfd_open, waitpid, Pid, PidfdFlags, WaitOptions};
+
+/// What the sentinel launches, prepared entirely before `fork`.
+pub(crate) struct Launch {
+    /// Absolute path of the executable.
+    pub program: CString,
+    /// `argv`, including `argv[0]`.
+    pub argv: Vec<CString>,
+    /// The complete environment, `KEY=VALUE`.
+    pub envp: Vec<CString>,
+    /// Working directory of the agent, if it is not the caller's.
+    pub cwd: Option<CString>,
+    /// An open, writable `cgroup.procs` of a fresh cgroup the agent joins before `exec`.
+    pub cgroup_procs: Option<OwnedFd>,
+}
+
+/// The harness's side of a freshly forked sentinel.
+pub(crate) struct Spawned {
+    pub sentinel: SentinelHandle,
+    /// Events from the sentinel, fixed-size records (see [`Event`]).
+    pub events: OwnedFd,
+    /// The read ends of the agent's stdout and stderr.
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// Where the agent failed before its `exec` succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LaunchStage {
+    JoinCgroup,
+    Chdir,
+    Exec,
+    ForkAgent,
+}
+
+impl LaunchStage {
+    fn from_code(code: u32) -> Self {
+        match code {
+            STAGE_CGROUP => LaunchStage::JoinCgroup,
+            STAGE_CHDIR => LaunchStage::Chdir,
+            STAGE_FORK => LaunchStage::ForkAgent,
+            _ => LaunchStage::Exec,
+        }
+    }
+}
+
+const STAGE_CGROUP: u32 = 1;
+const STAGE_CHDIR: u32 = 2;
+const STAGE_EXEC: u32 = 3;
+const STAGE_FORK: u32 = 4;
+
+// Wire format of commands: [kind: u32, argument: i32], native endian.
+const CMD_SIGNAL_AGENT: u32 = 1;
+const CMD_SIGNAL_GROUP: u32 = 2;
+const CMD_KILL_TREE: u32 = 3;
+const CMD_LEN: usize = 8;
+
+// Wire format of events: [kind: u32, pid: i32, a: i32, b: i32, monotonic ns: u64].
+const EV_AGENT_STARTED: u32 = 1;
+const EV_EXITED: u32 = 2;
+const EV_EMPTY: u32 = 3;
+const EV_SIGNALLED: u32 = 4;
+const EV_KILLED: u32 = 5;
+/// Size of one event record; well under `PIPE_BUF`, so every write is atomic.
+pub(crate) const EVENT_LEN: usize = 24;
+
+/// A command from the harness to the sentinel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Command {
+    /// Send the signal to the agent, through the sentinel's pidfd.
+    SignalAgent(i32),
+    /// Send the signal to the agent's process group, while the agent is unreaped.
+    SignalGroup(i32),
+    /// SIGKILL the whole subtree, reaping until it is empty.
+    KillTree,
+}
+
+/// What the sentinel reports. `at_ns` is `CLOCK_MONOTONIC` in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The agent was forked; `pidfd_errno` is 0 when its pidfd could be opened.
+    AgentStarted { pid: i32, pidfd_errno: i32 },
+    /// A child of the sentinel was reaped with this raw wait status.
+    Exited { pid: i32, status: i32 },
+    /// `waitpid` answered `ECHILD`: no descendant is left.
+    Empty,
+    /// A signal was sent (`target` negative for a process group); `errno` 0 on success.
+    Signalled { target: i32, signal: i32, errno: i32 },
+    /// The cleanup loop SIGKILLed this direct child.
+    Killed { pid: i32 },
+}
+
+impl Event {
+    /// Decodes one record; `None` for an unknown kind.
+    pub(crate) fn decode(buf: &[u8; EVENT_LEN]) -> Option<(Event, u64)> {
+        let word = |i: usize| [buf[i], buf[i + 1], buf[i + 2], buf[i + 3]];
+        let kind = u32::from_ne_bytes(word(0));
+        let pid = i32::from_ne_bytes(word(4));
+        let a = i32::from_ne_bytes(word(8));
+        let b = i32::from_ne_bytes(word(12));
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&buf[16..24]);
+        let at_ns = u64::from_ne_bytes(t);
+        let event = match kind {
+            EV_AGENT_STARTED => Event::AgentStarted {
+                pid,
+                pidfd_errno: a,
+            },
+            EV_EXITED => Event::Exited { pid, status: a },
+            EV_EMPTY => Event::Empty,
+            EV_SIGNALLED => Event::Signalled {
+                target: pid,
+                signal: a,
+                errno: b,
+            },
+            EV_KILLED => Event::Killed { pid },
+            _ => return None,
+        };
+        Some((event, at_ns))
+    }
+}
+
+/// The harness's handle on one sentinel: the lifeline, and the sentinel's pidfd.
+///
+/// Dropping it closes the lifeline (the sentinel kills what is left and exits) and reaps
+/// the sentinel; it never panics and never blocks for long.
+pub(crate) struct SentinelHandle {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    control: Option<OwnedFd>,
+    reaped: bool,
+}
+
+impl SentinelHandle {
+    /// The sentinel's pid: the root of the scenario's subtree.
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends a command. An error means the sentinel is already gone.
+    pub(crate) fn send(&self, command: Command) -> io::Result<()> {
+        let (kind, arg) = match command {
+            Command::SignalAgent(sig) => (CMD_SIGNAL_AGENT, sig),
+            Command::SignalGroup(sig) => (CMD_SIGNAL_GROUP, sig),
+            Command::KillTree => (CMD_KILL_TREE, 0),
+        };
+        let mut buf = [0u8; CMD_LEN];
+        buf[..4].copy_from_slice(&kind.to_ne_bytes());
+        buf[4..].copy_from_slice(&arg.to_ne_bytes());
+        let control = self
+            .control
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))?;
+        let n = retry_on_intr(|| write(control, &buf))?;
+        if n != CMD_LEN {
+            return Err(io::Error::from(io::ErrorKind::WriteZero));
+        }
+        Ok(())
+    }
+
+    /// Closes the lifeline and waits up to `patience` for the sentinel to finish its
+    /// cleanup and exit, reaping it. Returns whether it was reaped.
+    pub(crate) fn shut_down(&mut self, patience: Duration) -> bool {
+        if self.reaped {
+            return true;
+        }
+        self.control = None;
+        if let Some(pidfd) = &self.pidfd {
+            let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+            let timeout = rustix::event::Timespec {
+                tv_sec: patience.as_secs() as i64,
+                tv_nsec: patience.subsec_nanos() as i64,
+            };
+            let _ = retry_on_intr(|| poll(&mut fds, Some(&timeout)));
+        }
+        self.try_reap()
+    }
+
+    fn try_reap(&mut self) -> bool {
+        let Some(pid) = Pid::from_raw(self.pid) else {
+            return true;
+        };
+        match waitpid(Some(pid), WaitOptions::NOHANG) {
+            Ok(Some(_)) => self.reaped = true,
+            Ok(None) => {}
+            // ECHILD: somebody else reaped it (a `waitpid(-1)` in the caller).
+            Err(_) => self.reaped = true,
+        }
+        self.reaped
+    }
+}
+
+impl Drop for SentinelHandle {
+    fn drop(&mut self) {
+        if self.shut_down(Duration::from_secs(10)) {
+            return;
+        }
+        // The sentinel is still killing a tree that will not die yet (a process in
+        // uninterruptible sleep). Reap it in the background rather than block the caller.
+        let pid = self.pid;
+        let _ = std::thread::Builder::new()
+            .name("orphan-check-reaper".into())
+            .spawn(move || {
+                if let Some(pid) = Pid::from_raw(pid) {
+                    let _ = waitpid(Some(pid), WaitOptions::empty());
+                }
+            });
+    }
+}
+
+/// Forks a sentinel that launches `launch` as the agent, and waits until the agent's
+/// `exec` succeeded or failed.
+///
+/// On `Err((stage, errno))` the sentinel has already been told to clean up; dropping the
+/// handle inside finishes the job.
+pub(crate) fn spawn(launch: &Launch) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
+    let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
+    let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
+    let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC)?;
+    let (err_r, err_w) = pipe_with(PipeFlags::CLOEXEC)?;
+    let (xs_r, xs_w) = pipe_with(PipeFlags::CLOEXEC)?;
+    let devnull = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+
+    let argv: Vec<*const c_char> = launch
+        .argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const c_char> = launch
+        .envp
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+
+    let plan = ChildPlan {
+        program: launch.program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: launch
+            .cwd
+            .as_ref()
+            .map_or(std::ptr::null(), |c| c.as_ptr()),
+        inherited: [
+            ctl_r.as_raw_fd(),
+            ev_w.as_raw_fd(),
+            out_w.as_raw_fd(),
+            err_w.as_raw_fd(),
+            xs_w.as_raw_fd(),
+            devnull.as_raw_fd(),
+            launch.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        ],
+        signals: SignalPlan::new(),
+    };
+
+    // SAFETY: `fork` is called with every resource the child needs already prepared in
+    // `plan` (which borrows `launch`, `argv` and `envp`, alive until after `fork` returns
+    // in both processes). The child only runs `sentinel_main`, which makes
+    // async-signal-safe system calls and never returns (it ends in `_exit`).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child; see `sentinel_main`.
+        unsafe { sentinel_main(&plan) }
+    }
+
+    // The harness keeps only its own ends; closing the others makes EOF mean what it
+    // should (lifeline, agent output, exec status).
+    drop((ctl_r, ev_w, out_w, err_w, xs_w, devnull));
+    let pidfd = Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
+    let sentinel = SentinelHandle {
+        pid,
+        pidfd,
+        control: Some(ctl_w),
+        reaped: false,
+    };
+
+    // Blocks until the agent's exec closes its copy of the write end (success) or the
+    // agent reports the stage and errno at which it failed.
+    let mut status = [0u8; 8];
+    let mut got = 0;
+    while got < status.len() {
+        match retry_on_intr(|| read(&xs_r, &mut status[got..])) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if got == status.len() {
+        let stage = u32::from_ne_bytes([status[0], status[1], status[2], status[3]]);
+        let errno = i32::from_ne_bytes([status[4], status[5], status[6], status[7]]);
+        let _ = sentinel.send(Command::KillTree);
+        drop(sentinel);
+        return Ok(Err((LaunchStage::from_code(stage), errno)));
+    }
+    Ok(Ok(Spawned {
+        sentinel,
+        events: ev_r,
+        stdout: out_r,
+        stderr: err_r,
+    }))
+}
+
+/// Signal sets and dispositions, built before `fork`.
+struct SignalPlan {
+    /// SIGCHLD, SIGTERM, SIGINT, SIGHUP: blocked in the sentinel and read from a signalfd.
+    watched: libc::sigset_t,
+    /// The empty set, the agent's signal mask.
+    empty: libc::sigset_t,
+    /// `SIG_DFL` with an empty mask.
+    default_action: libc::sigaction,
+    /// `SIG_IGN`, for SIGPIPE in the sentinel.
+    ignore_action: libc::sigaction,
+}
+
+impl SignalPlan {
+    fn new() -> Self {
+        // SAFETY: `sigset_t` and `sigaction` are plain C structs for which all-zero bytes
+        // are valid values; the sets are then initialised by `sigemptyset`/`sigaddset`,
+        // which only write into the memory they are given.
+        unsafe {
+            let mut watched: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut watched);
+            for sig in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+                libc::sigaddset(&mut watched, sig);
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            let mut default_action: libc::sigaction = std::mem::zeroed();
+            default_action.sa_sigaction = libc::SIG_DFL;
+            default_action.sa_mask = empty;
+            let mut ignore_action: libc::sigaction = std::mem::zeroed();
+            ignore_action.sa_sigaction = libc::SIG_IGN;
+            ignore_action.sa_mask = empty;
+            SignalPlan {
+                watched,
+                empty,
+                default_action,
+                ignore_action,
+            }
+        }
+    }
+}
+
+/// Everything the forked child uses: raw pointers into memory that stays valid (and
+/// unmodified) in the child's copy of the address space.
+struct ChildPlan {
+    program: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    cwd: *const c_char,
+    /// Pipe ends and files the sentinel keeps, in the order of the `FD_*` slots.
+    inherited: [RawFd; SLOTS],
+    signals: SignalPlan,
+}
+
+// Fixed descriptor numbers in the sentinel after remapping.
+const SLOTS: usize = 7;
+const FD_CONTROL: RawFd = 3;
+const FD_EVENTS: RawFd = 4;
+const FD_STDOUT: RawFd = 5;
+const FD_STDERR: RawFd = 6;
+const FD_EXEC_STATUS: RawFd = 7;
+const FD_DEVNULL: RawFd = 8;
+const FD_CGROUP: RawFd = 9;
+const FIRST_FREE: RawFd = 3 + SLOTS as RawFd;
+/// One past the highest signal number.
+const NSIG: i32 = 65;
+
+/// The sentinel's whole life, in the forked child. Never returns.
+///
+/// # Safety
+///
+/// Must only be called in a child just created by `fork`, with `plan` pointing into the
+/// parent's (now copied) memory. Only async-signal-safe calls are made.
+unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
+    // SAFETY (whole function): each call below is a plain system call on descriptors and
+    // buffers owned by this process; none allocates or takes a lock shared with the
+    // threads that existed in the parent.
+    unsafe {
+        remap_fds(&plan.inherited);
+        libc::dup2(FD_DEVNULL, 0);
+        libc::dup2(FD_DEVNULL, 1);
+        libc::dup2(FD_DEVNULL, 2);
+        libc::setsid();
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        libc::prctl(libc::PR_SET_NAME, c"orphan-sentinel".as_ptr(), 0, 0, 0);
+        libc::sigaction(libc::SIGPIPE, &plan.signals.ignore_action, std::ptr::null_mut());
+        libc::sigprocmask(libc::SIG_SETMASK, &plan.signals.watched, std::ptr::null_mut());
+        let sigfd = libc::signalfd(
+            -1,
+            &plan.signals.watched,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        );
+
+        let agent = libc::fork();
+        if agent == 0 {
+            agent_main(plan);
+        }
+        if agent < 0 {
+            report_launch_failure(STAGE_FORK, errno());
+            libc::_exit(1);
+        }
+        // Like a shell job: the agent leads its own group. Both sides call setpgid, so
+        // the group exists before either of them goes on.
+        libc::setpgid(agent, agent);
+        libc::close(FD_STDOUT);
+        libc::close(FD_STDERR);
+        libc::close(FD_EXEC_STATUS);
+        libc::close(FD_DEVNULL);
+        libc::close(FD_CGROUP);
+        let raw_pidfd = libc::syscall(libc::SYS_pidfd_open, agent, 0) as RawFd;
+        let pidfd_errno = if raw_pidfd < 0 { errno() } else { 0 };
+        emit(EV_AGENT_STARTED, agent, pidfd_errno, 0);
+
+        let mut tree = Tree {
+            agent,
+            agent_pidfd: raw_pidfd,
+            agent_reaped: false,
+            empty: false,
+        };
+        loop {
+            tree.reap_available();
+            let mut fds = [
+                libc::pollfd {
+                    fd: FD_CONTROL,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: sigfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            let n = libc::poll(fds.as_mut_ptr(), 2, -1);
+            if n < 0 {
+                continue;
+            }
+            if fds[1].revents != 0 && drain_signalfd(sigfd) {
+                // Someone asked the sentinel itself to stop: do not orphan the tree.
+                tree.kill_all(sigfd);
+                libc::_exit(0);
+            }
+            if fds[0].revents != 0 {
+                let mut cmd = [0u8; CMD_LEN];
+                if !read_exact(FD_CONTROL, &mut cmd) {
+                    // Lifeline: the harness is gone.
+                    tree.kill_all(sigfd);
+                    libc::_exit(0);
+                }
+                let kind = u32::from_ne_bytes([cmd[0], cmd[1], cmd[2], cmd[3]]);
+                let arg = i32::from_ne_bytes([cmd[4], cmd[5], cmd[6], cmd[7]]);
+                match kind {
+                    CMD_SIGNAL_AGENT => tree.signal_agent(arg),
+                    CMD_SIGNAL_GROUP => tree.signal_group(arg),
+                    CMD_KILL_TREE => tree.kill_all(sigfd),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The agent's side of the second fork: join the group (and cgroup), wire stdio, reset
+/// signals, exec. Never returns.
+///
+/// # Safety
+///
+/// Only in the child of the sentinel's `fork`; async-signal-safe calls only.
+unsafe fn agent_main(plan: &ChildPlan) -> ! {
+    // SAFETY (whole function): plain system calls on this process's own descriptors and
+    // on the C strings prepared before the first fork.
+    unsafe {
+        libc::setpgid(0, 0);
+        if plan.inherited[6] >= 0 {
+            let zero = b"0";
+            if libc::write(FD_CGROUP, zero.as_ptr().cast(), 1) != 1 {
+                report_launch_failure(STAGE_CGROUP, errno());
+                libc::_exit(127);
+            }
+        }
+        libc::dup2(FD_DEVNULL, 0);
+        libc::dup2(FD_STDOUT, 1);
+        libc::dup2(FD_STDERR, 2);
+        // Handlers are reset by exec, but ignored signals are inherited: reset them all,
+        // so the agent starts as it would from a shell.
+        for sig in 1..NSIG {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaction(sig, &plan.signals.default_action, std::ptr::null_mut());
+            }
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &plan.signals.empty, std::ptr::null_mut());
+        if !plan.cwd.is_null() && libc::chdir(plan.cwd) != 0 {
+            report_launch_failure(STAGE_CHDIR, errno());
+            libc::_exit(127);
+        }
+        libc::execve(plan.program, plan.argv, plan.envp);
+        report_launch_failure(STAGE_EXEC, errno());
+        libc::_exit(127)
+    }
+}
+
+/// What the sentinel knows about its subtree.
+struct Tree {
+    agent: i32,
+    agent_pidfd: RawFd,
+    agent_reaped: bool,
+    empty: bool,
+}
+
+impl Tree {
+    /// Reaps every child that has exited, reporting each, and `Empty` on `ECHILD`.
+    fn reap_available(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: `waitpid` writes the status into a local.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
+            if pid > 0 {
+                if pid == self.agent {
+                    self.agent_reaped = true;
+                    if self.agent_pidfd >= 0 {
+                        // SAFETY: closing our own pidfd, once.
+                        unsafe { libc::close(self.agent_pidfd) };
+                        self.agent_pidfd = -1;
+                    }
+                }
+                emit(EV_EXITED, pid, status, 0);
+                continue;
+            }
+            if pid < 0 {
+                let e = errno();
+                if e == libc::EINTR {
+                    continue;
+                }
+                if e == libc::ECHILD && !self.empty {
+                    self.empty = true;
+                    emit(EV_EMPTY, 0, 0, 0);
+                }
+            }
+            return;
+        }
+    }
+
+    fn signal_agent(&mut self, sig: i32) {
+        self.reap_available();
+        let result = if self.agent_reaped {
+            libc::ESRCH
+        } else if self.agent_pidfd >= 0 {
+            // SAFETY: the pidfd refers to our unreaped child; no pointers are passed.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    self.agent_pidfd,
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            if r == 0 {
+                0
+            } else {
+                errno()
+            }
+        } else {
+            // No pidfd (an old kernel): the pid of an unreaped child is still safe.
+            // SAFETY: plain syscall.
+            let r = unsafe { libc::kill(self.agent, sig) };
+            if r == 0 {
+                0
+            } else {
+                errno()
+            }
+        };
+        emit(EV_SIGNALLED, self.agent, sig, result);
+    }
+
+    fn signal_group(&mut self, sig: i32) {
+        // Do not reap first: while the agent is unreaped (even as a zombie) its pid, the
+        // group's id, cannot be reused, so the group is the agent's group.
+        let result = if self.agent_reaped {
+            libc::ESRCH
+        } else {
+            // SAFETY: plain syscall; the target is the agent's own group (negative id).
+            let r = unsafe { libc::kill(-self.agent, sig) };
+            if r == 0 {
+                0
+            } else {
+                errno()
+            }
+        };
+        emit(EV_SIGNALLED, -self.agent, sig, result);
+    }
+
+    /// SIGKILL every direct child, reap, repeat until `ECHILD`.
+    fn kill_all(&mut self, sigfd: RawFd) {
+        loop {
+            self.reap_available();
+            if self.empty {
+                return;
+            }
+            kill_direct_children();
+            self.reap_available();
+            if self.empty {
+                return;
+            }
+            // Wait for the next SIGCHLD (bounded, in case a child was forked while we
+            // read the list and so was not yet in it).
+            let mut fds = [libc::pollfd {
+                fd: sigfd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: poll on a local array; read drains our own signalfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, 20) };
+            drain_signalfd(sigfd);
+        }
+    }
+}
+
+/// Reads `/proc/thread-self/children` and SIGKILLs every pid in it, reporting each.
+///
+/// The listed pids are our unreaped children (nobody else may reap them), so none of
+/// them can belong to another process by the time of the `kill`.
+fn kill_direct_children() {
+    // SAFETY: open/read/close on a constant path into a stack buffer.
+    unsafe {
+        let fd = libc::open(
+            c"/proc/thread-self/children".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        let mut current: i32 = 0;
+        let mut in_number = false;
+        loop {
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            for &b in buf.iter().take(n as usize) {
+                if b.is_ascii_digit() {
+                    current = current.wrapping_mul(10).wrapping_add((b - b'0') as i32);
+                    in_number = true;
+                } else if in_number {
+                    kill_child(current);
+                    current = 0;
+                    in_number = false;
+                }
+            }
+        }
+        if in_number {
+            kill_child(current);
+        }
+        libc::close(fd);
+    }
+}
+
+fn kill_child(pid: i32) {
+    if pid > 0 {
+        // SAFETY: plain syscall on our own unreaped child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        emit(EV_KILLED, pid, 0, 0);
+    }
+}
+
+/// Drains the signalfd; true when SIGTERM, SIGINT or SIGHUP was among the signals.
+fn drain_signalfd(sigfd: RawFd) -> bool {
+    const INFO: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+    let mut stop = false;
+    let mut buf = [0u8; INFO * 8];
+    loop {
+        // SAFETY: read into a stack buffer of the given length.
+        let n = unsafe { libc::read(sigfd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return stop;
+        }
+        let mut off = 0;
+        while off + INFO <= n as usize {
+            let signo = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]);
+            if signo != libc::SIGCHLD as u32 {
+                stop = true;
+            }
+            off += INFO;
+        }
+    }
+}
+
+/// Writes one event record to the harness. A failed write (the harness is gone) is
+/// ignored: the lifeline EOF will follow.
+fn emit(kind: u32, pid: i32, a: i32, b: i32) {
+    let mut buf = [0u8; EVENT_LEN];
+    buf[0..4].copy_from_slice(&kind.to_ne_bytes());
+    buf[4..8].copy_from_slice(&pid.to_ne_bytes());
+    buf[8..12].copy_from_slice(&a.to_ne_bytes());
+    buf[12..16].copy_from_slice(&b.to_ne_bytes());
+    buf[16..24].copy_from_slice(&monotonic_ns().to_ne_bytes());
+    // SAFETY: write of a stack buffer to our own pipe; atomic (< PIPE_BUF).
+    unsafe { libc::write(FD_EVENTS, buf.as_ptr().cast(), EVENT_LEN) };
+}
+
+/// Tells the harness at which stage the agent's launch failed.
+fn report_launch_failure(stage: u32, err: i32) {
+    let mut buf = [0u8; 8];
+    buf[0..4].copy_from_slice(&stage.to_ne_bytes());
+    buf[4..8].copy_from_slice(&err.to_ne_bytes());
+    // SAFETY: write of a stack buffer to our own pipe.
+    unsafe { libc::write(FD_EXEC_STATUS, buf.as_ptr().cast(), buf.len()) };
+}
+
+fn read_exact(fd: RawFd, buf: &mut [u8]) -> bool {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: read into the unfilled part of a caller's buffer.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if n == 0 {
+            return false;
+        }
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        got += n as usize;
+    }
+    true
+}
+
+/// Moves the inherited descriptors to the fixed slots 3.., closes every other
+/// descriptor above 2. Slots without a descriptor are closed too.
+///
+/// # Safety
+///
+/// Post-fork only; plain system calls.
+unsafe fn remap_fds(inherited: &[RawFd; SLOTS]) {
+    // SAFETY (whole function): fcntl/dup3/close on this process's descriptors.
+    unsafe {
+        // First copy every source above both the sources and the slots, so that filling
+        // a slot can never overwrite a source that is still to be moved.
+        let mut floor = FIRST_FREE;
+        for &fd in inherited {
+            if fd >= floor {
+                floor = fd + 1;
+            }
+        }
+        let mut high = [-1 as RawFd; SLOTS];
+        for (i, &fd) in inherited.iter().enumerate() {
+            if fd >= 0 {
+                high[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor);
+                if high[i] < 0 {
+                    libc::_exit(126);
+                }
+            }
+        }
+        for (i, &fd) in high.iter().enumerate() {
+            let slot = 3 + i as RawFd;
+            if fd >= 0 {
+                libc::dup3(fd, slot, libc::O_CLOEXEC);
+            } else {
+                libc::close(slot);
+            }
+        }
+        if libc::syscall(libc::SYS_close_range, FIRST_FREE as u32, u32::MAX, 0) != 0 {
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                limit.rlim_cur.min(1 << 20) as RawFd
+            } else {
+                1024
+            };
+            for fd in FIRST_FREE..max {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+fn errno() -> i32 {
+    // SAFETY: reads this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock `std::time::Instant` uses on Linux.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes into a local timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_the_wire_format() {
+        let mut buf = [0u8; EVENT_LEN];
+        buf[0..4].copy_from_slice(&EV_SIGNALLED.to_ne_bytes());
+        buf[4..8].copy_from_slice(&(-42i32).to_ne_bytes());
+        buf[8..12].copy_from_slice(&15i32.to_ne_bytes());
+        buf[12..16].copy_from_slice(&3i32.to_ne_bytes());
+        buf[16..24].copy_from_slice(&7u64.to_ne_bytes());
+        assert_eq!(
+            Event::decode(&buf),
+            Some((
+                Event::Signalled {
+                    target: -42,
+                    signal: 15,
+                    errno: 3
+                },
+                7
+            ))
+        );
+        buf[0..4].copy_from_slice(&99u32.to_ne_bytes());
+        assert_eq!(Event::decode(&buf), None);
+    }
+
+    #[test]
+    fn monotonic_clock_matches_instant() {
+        let before = monotonic_ns();
+        let later = monotonic_ns();
+        assert!(later >= before);
+    }
+}

@@ -1,0 +1,294 @@
+//! The harness's record of one scenario, kept up to date by a reader thread.
+//!
+//! One thread per scenario polls three pipes: the sentinel's events, and the agent's
+//! stdout and stderr. It never blocks on a single pipe, so a full pipe never stalls the
+//! agent and a survivor that keeps stdout open never hangs the harness: the thread simply
+//! keeps reading until every writer is gone. Waiters sleep on a condition variable and
+//! wake on every change, so every wait in the crate ends the moment its condition holds.
+
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+use rustix::io::{read, retry_on_intr, Errno};
+
+use crate::output::OutputTail;
+use crate::sentinel::{monotonic_ns, Event, EVENT_LEN};
+
+/// Converts the sentinel's monotonic timestamps to offsets from the scenario's start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    start: Instant,
+    start_ns: u64,
+}
+
+impl Clock {
+    pub(crate) fn start() -> Self {
+        Clock {
+            start: Instant::now(),
+            start_ns: monotonic_ns(),
+        }
+    }
+
+    /// Offset of a sentinel timestamp from the start.
+    pub(crate) fn offset(&self, at_ns: u64) -> Duration {
+        Duration::from_nanos(at_ns.saturating_sub(self.start_ns))
+    }
+
+    /// Offset of now from the start.
+    pub(crate) fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The instant at an offset from the start.
+    pub(crate) fn instant(&self, offset: Duration) -> Instant {
+        self.start + offset
+    }
+}
+
+/// A reaped child of the sentinel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reaped {
+    pub pid: i32,
+    pub status: i32,
+    pub at: Duration,
+}
+
+/// A signal the sentinel sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    pub target: i32,
+    pub errno: i32,
+    pub at: Duration,
+}
+
+/// Everything learned so far about one scenario.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub agent: Option<i32>,
+    pub reaped: Vec<Reaped>,
+    pub signals: Vec<Sent>,
+    /// Pids the cleanup loop had to SIGKILL, and when.
+    pub cleanup_kills: Vec<(i32, Duration)>,
+    pub empty_at: Option<Duration>,
+    pub sentinel_gone: bool,
+    pub stdout: OutputTail,
+    pub stderr: OutputTail,
+    /// A prefix that makes the agent ready when a stdout line starts with it.
+    pub ready_line: Option<String>,
+    pub ready_line_at: Option<Duration>,
+    /// Number of `Signalled` events seen (waiters for a reply count these).
+    pub replies: usize,
+}
+
+impl State {
+    /// When and how the agent itself was reaped.
+    pub(crate) fn agent_exit(&self) -> Option<Reaped> {
+        let agent = self.agent?;
+        self.reaped.iter().find(|r| r.pid == agent).copied()
+    }
+}
+
+/// Shared state plus the condition variable that announces every change.
+pub(crate) struct Tracker {
+    shared: Arc<(Mutex<State>, Condvar)>,
+    pub(crate) clock: Clock,
+}
+
+impl Tracker {
+    /// Starts the reader thread.
+    pub(crate) fn start(
+        events: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        clock: Clock,
+        ready_line: Option<String>,
+    ) -> std::io::Result<Tracker> {
+        let state = State {
+            ready_line,
+            ..State::default()
+        };
+        let shared = Arc::new((Mutex::new(state), Condvar::new()));
+        for fd in [&events, &stdout, &stderr] {
+            let flags = fcntl_getfl(fd)?;
+            fcntl_setfl(fd, flags | OFlags::NONBLOCK)?;
+        }
+        let thread_shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("orphan-check-tracker".into())
+            .spawn(move || read_loop(thread_shared, clock, [stdout, stderr, events]))?;
+        Ok(Tracker { shared, clock })
+    }
+
+    /// Locks the state (a panicked holder does not poison it for us).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `done` holds or `deadline` passes, whichever is first.
+    pub(crate) fn wait(&self, deadline: Instant, done: impl FnMut(&State) -> bool) {
+        drop(self.wait_until(deadline, done));
+    }
+
+    /// Waits until `done` holds or `deadline` passes, whichever is first; returns the
+    /// state locked, for the caller to read the verdict from.
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Instant,
+        mut done: impl FnMut(&State) -> bool,
+    ) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        loop {
+            if done(&state) {
+                return state;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return state;
+            }
+            state = self
+                .shared
+                .1
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+// Output is read before events in every round: an agent's last line was written before
+// its exit, so reading in this order never reports the exit ahead of that line.
+const STDOUT: usize = 0;
+const STDERR: usize = 1;
+const EVENTS: usize = 2;
+
+fn read_loop(shared: Arc<(Mutex<State>, Condvar)>, clock: Clock, fds: [OwnedFd; 3]) {
+    let mut open = [true; 3];
+    let mut pending_event = Vec::with_capacity(EVENT_LEN);
+    let mut buf = vec![0u8; 64 * 1024];
+    while open.iter().any(|o| *o) {
+        let mut pollfds: Vec<PollFd<'_>> = Vec::with_capacity(3);
+        let mut which = Vec::with_capacity(3);
+        for (i, fd) in fds.iter().enumerate() {
+            if open[i] {
+                pollfds.push(PollFd::new(fd, PollFlags::IN));
+                which.push(i);
+            }
+        }
+        if retry_on_intr(|| poll(&mut pollfds, None)).is_err() {
+            break;
+        }
+        drop(pollfds);
+        // Read every open pipe, not only those poll named, in the fixed order above.
+        for i in which {
+            // Drain what is there now; EAGAIN ends the turn, 0 bytes is end of file.
+            loop {
+                match read(&fds[i], &mut buf) {
+                    Ok(0) => {
+                        open[i] = false;
+                        let (lock, cvar) = &*shared;
+                        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        match i {
+                            STDOUT => {
+                                let now = clock.now();
+                                let State {
+                                    stdout,
+                                    ready_line,
+                                    ready_line_at,
+                                    ..
+                                } = &mut *state;
+                                stdout.finish(|line| {
+                                    note_ready_line(line, ready_line, ready_line_at, now)
+                                });
+                            }
+                            STDERR => state.stderr.finish(|_| {}),
+                            _ => state.sentinel_gone = true,
+                        }
+                        cvar.notify_all();
+                        break;
+                    }
+                    Ok(n) => {
+                        let (lock, cvar) = &*shared;
+                        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        match i {
+                            EVENTS => {
+                                pending_event.extend_from_slice(&buf[..n]);
+                                let whole = pending_event.len() / EVENT_LEN * EVENT_LEN;
+                                for chunk in pending_event[..whole].chunks_exact(EVENT_LEN) {
+                                    let mut record = [0u8; EVENT_LEN];
+                                    record.copy_from_slice(chunk);
+                                    if let Some((event, at_ns)) = Event::decode(&record) {
+                                        apply(&mut state, event, clock.offset(at_ns));
+                                    }
+                                }
+                                pending_event.drain(..whole);
+                            }
+                            STDOUT => {
+                                let now = clock.now();
+                                let State {
+                                    stdout,
+                                    ready_line,
+                                    ready_line_at,
+                                    ..
+                                } = &mut *state;
+                                stdout.feed(&buf[..n], |line| {
+                                    note_ready_line(line, ready_line, ready_line_at, now)
+                                });
+                            }
+                            _ => state.stderr.feed(&buf[..n], |_| {}),
+                        }
+                        cvar.notify_all();
+                    }
+                    Err(Errno::INTR) => continue,
+                    Err(Errno::AGAIN) => break,
+                    Err(_) => {
+                        open[i] = false;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let (lock, cvar) = &*shared;
+    lock.lock().unwrap_or_else(|e| e.into_inner()).sentinel_gone = true;
+    cvar.notify_all();
+}
+
+fn note_ready_line(
+    line: &str,
+    pattern: &Option<String>,
+    seen_at: &mut Option<Duration>,
+    now: Duration,
+) {
+    if seen_at.is_none() {
+        if let Some(p) = pattern {
+            if line.trim_start().starts_with(p.as_str()) {
+                *seen_at = Some(now);
+            }
+        }
+    }
+}
+
+fn apply(state: &mut State, event: Event, at: Duration) {
+    match event {
+        Event::AgentStarted { pid, .. } => state.agent = Some(pid),
+        Event::Exited { pid, status } => state.reaped.push(Reaped { pid, status, at }),
+        Event::Empty => state.empty_at = Some(at),
+        Event::Signalled {
+            target,
+            signal,
+            errno,
+        } => {
+            let _ = signal;
+            state.signals.push(Sent {
+                target,
+                errno,
+                at,
+            });
+            state.replies += 1;
+        }
+        Event::Killed { pid } => state.cleanup_kills.push((pid, at)),
+    }
+}
