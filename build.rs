@@ -17,11 +17,25 @@ fn main() {
 
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let mut cmd = Command::new(rustc);
-    cmd.args(["--edition", "2021", "--crate-type", "bin", "--crate-name", "orphan_check_fixture"])
-        .args(["-C", "opt-level=1", "-C", "debuginfo=0", "-C", "strip=symbols"])
-        .arg(manifest.join("fixtures/main.rs"))
-        .arg("-o")
-        .arg(&binary);
+    cmd.args([
+        "--edition",
+        "2021",
+        "--crate-type",
+        "bin",
+        "--crate-name",
+        "orphan_check_fixture",
+    ])
+    .args([
+        "-C",
+        "opt-level=1",
+        "-C",
+        "debuginfo=0",
+        "-C",
+        "strip=symbols",
+    ])
+    .arg(manifest.join("fixtures/main.rs"))
+    .arg("-o")
+    .arg(&binary);
     if let (Ok(target), Ok(host)) = (env::var("TARGET"), env::var("HOST")) {
         if target != host {
             cmd.args(["--target", &target]);
@@ -31,7 +45,11 @@ fn main() {
     assert!(status.success(), "compiling fixtures/main.rs failed");
 
     let catalog = fs::read_to_string(manifest.join("fixtures/catalog.tsv")).expect("catalog.tsv");
-    for name in catalog.lines().filter_map(|l| l.split('\t').next()).filter(|n| !n.is_empty()) {
+    for name in catalog
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .filter(|n| !n.is_empty())
+    {
         link(&binary, &dir.join(name));
     }
 }

@@ -31,5 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// A port nobody listens on, from the kernel.
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }

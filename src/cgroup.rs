@@ -33,6 +33,21 @@ pub enum CgroupMode {
     Required,
 }
 
+impl CgroupMode {
+    /// `Auto` yields to the `ORPHAN_CHECK_CGROUP` environment variable (`off`, `auto`,
+    /// `required`), so a whole suite can be run without (or only with) the cgroup layer.
+    pub(crate) fn resolved(self) -> CgroupMode {
+        if self != CgroupMode::Auto {
+            return self;
+        }
+        match std::env::var("ORPHAN_CHECK_CGROUP").as_deref() {
+            Ok("off") => CgroupMode::Off,
+            Ok("required") => CgroupMode::Required,
+            _ => CgroupMode::Auto,
+        }
+    }
+}
+
 /// Where this process's cgroup v2 lives, when this process may create cgroups under it.
 pub fn writable_root() -> Option<PathBuf> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
@@ -96,11 +111,22 @@ impl ScenarioCgroup {
             .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no writable cgroup v2"))?;
         let name: String = run_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let dir = root.join(format!("orphan-check-{name}"));
         fs::create_dir(&dir)?;
         Ok(ScenarioCgroup { dir })
+    }
+
+    /// The cgroup's directory.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// `cgroup.procs`, open for the agent to write itself into before `exec`.

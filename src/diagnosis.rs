@@ -77,6 +77,11 @@ pub enum Escape {
         /// The parent that started it.
         parent: i32,
     },
+    /// Its parent survived (see the parent's escape) and keeps it alive.
+    ParentSurvived {
+        /// The surviving parent.
+        parent: i32,
+    },
 }
 
 impl Escape {
@@ -109,6 +114,7 @@ impl Escape {
             Escape::Zombie { .. } => "its parent survived and never reaps: kill the parent (the zombie goes with it) and reap children in your code",
             Escape::EnvironmentScrubbed => "an environment-marker sweep (CI runners' tracking variables) cannot find it: track by cgroup or subreaper",
             Escape::Respawned { .. } => "a supervisor restarted it after the kill: stop the supervisor first, or kill the whole tree at once (cgroup.kill)",
+            Escape::ParentSurvived { .. } => "it goes when its parent goes: fix the parent's escape first",
         }
     }
 }
@@ -130,6 +136,7 @@ impl fmt::Display for Escape {
             Escape::Zombie { parent } => write!(f, "zombie: exited, but its parent (pid {parent}) survived and never reaped it"),
             Escape::EnvironmentScrubbed => f.write_str("environment scrubbed: ORPHAN_CHECK_RUN is gone from its environment"),
             Escape::Respawned { parent } => write!(f, "respawned: started after the kill by pid {parent}"),
+            Escape::ParentSurvived { parent } => write!(f, "its parent (pid {parent}) survived and keeps it"),
         }
     }
 }
@@ -181,7 +188,12 @@ pub(crate) struct Context<'a> {
 }
 
 /// The escapes of one survivor, most specific first.
-pub(crate) fn escapes(p: &ProcessInfo, ports: &[u16], marker: Option<bool>, cx: &Context<'_>) -> Vec<Escape> {
+pub(crate) fn escapes(
+    p: &ProcessInfo,
+    ports: &[u16],
+    marker: Option<bool>,
+    cx: &Context<'_>,
+) -> Vec<Escape> {
     let mut out = Vec::new();
     let original = cx.before_kill.iter().find(|b| b.same_process(p));
     let is_agent = p.pid == cx.agent.pid;
@@ -220,7 +232,11 @@ pub(crate) fn escapes(p: &ProcessInfo, ports: &[u16], marker: Option<bool>, cx: 
 
     if p.sid != cx.agent.sid {
         let parent_gone = original.is_some_and(|o| o.ppid != cx.sentinel && p.ppid == cx.sentinel);
-        if parent_gone && p.pgid == p.pid && p.sid == p.pid && original.is_some_and(|o| !alive_pid(cx, o.ppid) && o.ppid != cx.agent.pid) {
+        if parent_gone
+            && p.pgid == p.pid
+            && p.sid == p.pid
+            && original.is_some_and(|o| !alive_pid(cx, o.ppid) && o.ppid != cx.agent.pid)
+        {
             out.push(Escape::Daemonized);
         } else {
             out.push(Escape::NewSession);
@@ -236,9 +252,11 @@ pub(crate) fn escapes(p: &ProcessInfo, ports: &[u16], marker: Option<bool>, cx: 
     if !is_agent {
         // Who was its parent, and is that parent gone?
         if let Some(o) = original {
-            let parent = cx.before_kill.iter().find(|b| b.pid == o.ppid).or(
-                (o.ppid == cx.agent.pid).then_some(cx.agent),
-            );
+            let parent = cx
+                .before_kill
+                .iter()
+                .find(|b| b.pid == o.ppid)
+                .or((o.ppid == cx.agent.pid).then_some(cx.agent));
             let parent_dead = !alive_pid(cx, o.ppid);
             if parent_dead {
                 if let Some(parent) = parent.filter(|pp| is_shell(pp)) {
@@ -259,6 +277,9 @@ pub(crate) fn escapes(p: &ProcessInfo, ports: &[u16], marker: Option<bool>, cx: 
                 }
             }
         }
+    }
+    if out.is_empty() && alive_pid(cx, p.ppid) && p.ppid != cx.sentinel {
+        out.push(Escape::ParentSurvived { parent: p.ppid });
     }
     out
 }
@@ -299,7 +320,10 @@ fn alive_pid(cx: &Context<'_>, pid: i32) -> bool {
 
 /// Whether a process is a POSIX shell (what `shell=True` and `npm run` start).
 pub(crate) fn is_shell(p: &ProcessInfo) -> bool {
-    matches!(p.comm.as_str(), "sh" | "dash" | "bash" | "zsh" | "ash" | "busybox")
+    matches!(
+        p.comm.as_str(),
+        "sh" | "dash" | "bash" | "zsh" | "ash" | "busybox"
+    )
 }
 
 #[cfg(test)]
@@ -324,7 +348,12 @@ mod tests {
 
     const SENTINEL: i32 = 10;
 
-    fn cx<'a>(plan: &'a KillPlan, agent: &'a ProcessInfo, before: &'a [ProcessInfo], alive: &'a [ProcessInfo]) -> Context<'a> {
+    fn cx<'a>(
+        plan: &'a KillPlan,
+        agent: &'a ProcessInfo,
+        before: &'a [ProcessInfo],
+        alive: &'a [ProcessInfo],
+    ) -> Context<'a> {
         Context {
             plan,
             agent,
@@ -378,7 +407,10 @@ mod tests {
         let c = cx(&plan, &agent, &before, &alive);
         let got = escapes(&now, &[], Some(true), &c);
         assert_eq!(got, [Escape::NewSession, Escape::NoCleanup]);
-        assert_eq!(missed_by(&now, Some(true), &c), [Cleanup::GroupKill, Cleanup::ParentWalk]);
+        assert_eq!(
+            missed_by(&now, Some(true), &c),
+            [Cleanup::GroupKill, Cleanup::ParentWalk]
+        );
     }
 
     #[test]
@@ -388,7 +420,12 @@ mod tests {
         let before = [agent.clone()];
         let alive = [agent.clone()];
         let plan = KillPlan::sigterm();
-        let got = escapes(&agent, &[4000], Some(true), &cx(&plan, &agent, &before, &alive));
+        let got = escapes(
+            &agent,
+            &[4000],
+            Some(true),
+            &cx(&plan, &agent, &before, &alive),
+        );
         assert_eq!(got, [Escape::SignalIgnored { signal: "SIGTERM" }]);
         assert!(missed_by(&agent, Some(true), &cx(&plan, &agent, &before, &alive)).is_empty());
     }
@@ -400,7 +437,12 @@ mod tests {
         let before = [agent.clone()];
         let alive = [agent.clone()];
         let plan = KillPlan::sigterm();
-        let got = escapes(&agent, &[4000], Some(true), &cx(&plan, &agent, &before, &alive));
+        let got = escapes(
+            &agent,
+            &[4000],
+            Some(true),
+            &cx(&plan, &agent, &before, &alive),
+        );
         assert_eq!(got, [Escape::SlowShutdown { ports: vec![4000] }]);
         assert_eq!(got[0].cause(), Some(5));
     }
@@ -420,7 +462,13 @@ mod tests {
         let before = [agent.clone(), scrubbed.clone()];
         let alive = [agent.clone(), scrubbed.clone()];
         let c = cx(&plan, &agent, &before, &alive);
-        assert_eq!(escapes(&scrubbed, &[], Some(false), &c), [Escape::EnvironmentScrubbed]);
-        assert_eq!(missed_by(&scrubbed, Some(false), &c), [Cleanup::EnvMarkerSweep]);
+        assert_eq!(
+            escapes(&scrubbed, &[], Some(false), &c),
+            [Escape::EnvironmentScrubbed]
+        );
+        assert_eq!(
+            missed_by(&scrubbed, Some(false), &c),
+            [Cleanup::EnvMarkerSweep]
+        );
     }
 }

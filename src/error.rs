@@ -68,9 +68,9 @@ pub enum Error {
         /// The readiness condition.
         condition: String,
         /// The agent's stdout.
-        stdout: OutputTail,
+        stdout: Box<OutputTail>,
         /// The agent's stderr.
-        stderr: OutputTail,
+        stderr: Box<OutputTail>,
     },
 
     /// The agent did not become ready in time.
@@ -81,9 +81,9 @@ pub enum Error {
         /// The timeout.
         timeout: Duration,
         /// The agent's stdout.
-        stdout: OutputTail,
+        stdout: Box<OutputTail>,
         /// The agent's stderr.
-        stderr: OutputTail,
+        stderr: Box<OutputTail>,
     },
 
     /// The command cannot be represented (an argument or variable with a NUL byte).

@@ -132,7 +132,9 @@ pub(crate) fn likely_writers(path: &Path, root: &Path, candidates: &[i32]) -> Ve
         .iter()
         .copied()
         .filter(|pid| {
-            let touches = |target: &Path| target == path || (path.starts_with(target) && target.starts_with(root));
+            let touches = |target: &Path| {
+                target == path || (path.starts_with(target) && target.starts_with(root))
+            };
             let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok();
             if cwd.as_deref().is_some_and(touches) {
                 return true;
@@ -167,12 +169,21 @@ mod tests {
         let mut changes: Vec<(String, &str)> = watch
             .changes_under(&root)
             .into_iter()
-            .map(|c| (c.path.strip_prefix(&root).unwrap().display().to_string(), c.change))
+            .map(|c| {
+                (
+                    c.path.strip_prefix(&root).unwrap().display().to_string(),
+                    c.change,
+                )
+            })
             .collect();
         changes.sort();
         assert_eq!(
             changes,
-            [("change".into(), "modified"), ("gone".into(), "removed"), ("sub/new".into(), "created")]
+            [
+                ("change".into(), "modified"),
+                ("gone".into(), "removed"),
+                ("sub/new".into(), "created")
+            ]
         );
     }
 }

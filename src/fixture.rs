@@ -110,7 +110,10 @@ impl Fixture {
     pub fn summary(self) -> &'static str {
         CATALOG
             .lines()
-            .find_map(|l| l.strip_prefix(self.name()).and_then(|r| r.strip_prefix('\t')))
+            .find_map(|l| {
+                l.strip_prefix(self.name())
+                    .and_then(|r| r.strip_prefix('\t'))
+            })
             .unwrap_or("")
     }
 
@@ -224,12 +227,18 @@ impl ExampleAgent {
 
     /// The script's path (in this crate's sources).
     pub fn path(self) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents").join(self.file())
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/agents")
+            .join(self.file())
     }
 
     /// `python3 <script>` or `node <script>`; add `--port N`.
     pub fn command(self) -> Command {
-        let interpreter = if self.file().ends_with(".js") { "node" } else { "python3" };
+        let interpreter = if self.file().ends_with(".js") {
+            "node"
+        } else {
+            "python3"
+        };
         let mut cmd = Command::new(interpreter);
         cmd.arg(self.path());
         cmd
@@ -242,7 +251,10 @@ mod tests {
 
     #[test]
     fn the_enum_and_the_catalog_agree() {
-        let names: Vec<&str> = CATALOG.lines().filter_map(|l| l.split('\t').next()).collect();
+        let names: Vec<&str> = CATALOG
+            .lines()
+            .filter_map(|l| l.split('\t').next())
+            .collect();
         let ours: Vec<&str> = Fixture::ALL.iter().map(|f| f.name()).collect();
         assert_eq!(names, ours);
         for f in Fixture::ALL {

@@ -220,7 +220,10 @@ impl KillPlan {
                 target: Target::Group,
             } => format!("{signal} to the agent's process group"),
             Plan::TermThenKill { grace } => {
-                format!("SIGTERM, {} grace, then SIGKILL to the agent's pid", human(grace))
+                format!(
+                    "SIGTERM, {} grace, then SIGKILL to the agent's pid",
+                    human(grace)
+                )
             }
         }
     }
@@ -332,7 +335,14 @@ pub(crate) fn execute(
             send(sentinel, tracker, agent, signal, target, &mut record);
         }
         Plan::TermThenKill { grace } => {
-            send(sentinel, tracker, agent, Signal::Term, Target::Agent, &mut record);
+            send(
+                sentinel,
+                tracker,
+                agent,
+                Signal::Term,
+                Target::Agent,
+                &mut record,
+            );
             let deadline = Instant::now() + grace;
             let exited = tracker
                 .wait_until(deadline, |s| s.agent_exit().is_some() || s.sentinel_gone)
@@ -340,7 +350,14 @@ pub(crate) fn execute(
                 .is_some();
             if !exited {
                 record.agent_needed_sigkill = true;
-                send(sentinel, tracker, agent, Signal::Kill, Target::Agent, &mut record);
+                send(
+                    sentinel,
+                    tracker,
+                    agent,
+                    Signal::Kill,
+                    Target::Agent,
+                    &mut record,
+                );
             }
         }
     }

@@ -39,7 +39,9 @@
 #![warn(missing_docs)]
 
 #[cfg(not(target_os = "linux"))]
-compile_error!("orphan-check works on Linux only: it needs PR_SET_CHILD_SUBREAPER, /proc and pidfds");
+compile_error!(
+    "orphan-check works on Linux only: it needs PR_SET_CHILD_SUBREAPER, /proc and pidfds"
+);
 
 mod cgroup;
 mod diagnosis;
@@ -68,7 +70,9 @@ pub use output::OutputTail;
 pub use ports::{PortHolder, PortVerdict};
 pub use procs::ProcessInfo;
 pub use ready::Ready;
-pub use report::{redact, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION};
+pub use report::{
+    redact, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION,
+};
 pub use scenario::Scenario;
 
 /// The environment variable every agent gets: `ORPHAN_CHECK_RUN=<unique id>`.

@@ -23,7 +23,9 @@ use crate::output::OutputTail;
 use crate::ports::{self, Listening, PortHolder, PortVerdict};
 use crate::procs::{self, ProcessInfo};
 use crate::ready::backoff;
-use crate::report::{Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION};
+use crate::report::{
+    Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION,
+};
 use crate::scenario::MAX_DEADLINE;
 use crate::sentinel::SentinelHandle;
 use crate::tracker::Tracker;
@@ -144,7 +146,10 @@ impl Outcome {
             sig_caught: 0,
         });
         let mut seen = BTreeMap::new();
-        seen.insert((agent.pid, agent.start_ticks), (agent.clone(), Duration::ZERO));
+        seen.insert(
+            (agent.pid, agent.start_ticks),
+            (agent.clone(), Duration::ZERO),
+        );
         for p in &parts.before_kill {
             seen.entry((p.pid, p.start_ticks))
                 .or_insert((p.clone(), parts.kill_started_at));
@@ -224,7 +229,11 @@ impl Outcome {
             .wait_until(until, |s| s.empty_at.is_some() || s.sentinel_gone)
             .empty_at
             .is_some();
-        let survivors = if empty { Vec::new() } else { self.snapshot_survivors() };
+        let survivors = if empty {
+            Vec::new()
+        } else {
+            self.snapshot_survivors()
+        };
         let mut observed = self.observed();
         observed.survivors = Some(survivors.clone());
         observed.deadline = Some(deadline);
@@ -322,7 +331,9 @@ impl Outcome {
         let until = self.after_kill(deadline.min(MAX_DEADLINE));
         let mut checks = 0;
         let verdict = loop {
-            let inodes = Listening::read().map(|l| l.on_port(port)).unwrap_or_default();
+            let inodes = Listening::read()
+                .map(|l| l.on_port(port))
+                .unwrap_or_default();
             let now = Instant::now();
             let since_kill = self.tracker.clock.now().saturating_sub(self.killed_at);
             if inodes.is_empty() {
@@ -351,10 +362,16 @@ impl Outcome {
     }
 
     fn holders(&self, inodes: &[u64]) -> Vec<PortHolder> {
-        let tree: Vec<i32> = procs::subtree(self.sentinel.pid()).iter().map(|p| p.pid).collect();
+        let tree: Vec<i32> = procs::subtree(self.sentinel.pid())
+            .iter()
+            .map(|p| p.pid)
+            .collect();
         let inside = ports::holders_among(inodes, tree);
         if !inside.is_empty() {
-            return inside.into_iter().map(|pid| PortHolder::describe(pid, true)).collect();
+            return inside
+                .into_iter()
+                .map(|pid| PortHolder::describe(pid, true))
+                .collect();
         }
         ports::holders_anywhere(inodes)
             .into_iter()
@@ -387,8 +404,8 @@ impl Outcome {
     /// observed until the tree is empty or `deadline` after the kill.
     pub fn writes_after_kill(&self, dir: &Path, deadline: Duration) -> Vec<FileChange> {
         let until = self.after_kill(deadline.min(MAX_DEADLINE));
-        self
-            .tracker.wait(until, |s| s.empty_at.is_some() || s.sentinel_gone);
+        self.tracker
+            .wait(until, |s| s.empty_at.is_some() || s.sentinel_gone);
         let root = self
             .dirs
             .roots()
@@ -396,7 +413,10 @@ impl Outcome {
             .find(|r| dir.starts_with(r))
             .cloned()
             .unwrap_or_else(|| dir.to_path_buf());
-        let alive: Vec<i32> = procs::subtree(self.sentinel.pid()).iter().map(|p| p.pid).collect();
+        let alive: Vec<i32> = procs::subtree(self.sentinel.pid())
+            .iter()
+            .map(|p| p.pid)
+            .collect();
         let mut changes = self.dirs.changes_under(dir);
         for c in &mut changes {
             c.writers = files::likely_writers(&c.path, &root, &alive);
@@ -414,7 +434,11 @@ impl Outcome {
     }
 
     /// `Err` with the report when anything under `dir` was written after the kill.
-    pub fn check_no_writes_after_kill(&self, dir: impl AsRef<Path>, deadline: Duration) -> Result<&Outcome, Failure> {
+    pub fn check_no_writes_after_kill(
+        &self,
+        dir: impl AsRef<Path>,
+        deadline: Duration,
+    ) -> Result<&Outcome, Failure> {
         if deadline.is_zero() || deadline > MAX_DEADLINE {
             return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
         }
@@ -432,14 +456,19 @@ impl Outcome {
         let needs_snapshot = self.observed().survivors.is_none();
         if needs_snapshot {
             let empty = self.tracker.lock().empty_at.is_some();
-            let survivors = if empty { Vec::new() } else { self.snapshot_survivors() };
+            let survivors = if empty {
+                Vec::new()
+            } else {
+                self.snapshot_survivors()
+            };
             self.observed().survivors = Some(survivors);
         }
         let observed = self.observed();
         let state = self.tracker.lock();
         let survivors = observed.survivors.clone().unwrap_or_default();
         let ports: Vec<PortVerdict> = observed.ports.values().cloned().collect();
-        let leak = !survivors.is_empty() || ports.iter().any(|p| !p.free) || !observed.files.is_empty();
+        let leak =
+            !survivors.is_empty() || ports.iter().any(|p| !p.free) || !observed.files.is_empty();
 
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let mut timeline: Vec<TimelineEntry> = Vec::new();
@@ -468,7 +497,8 @@ impl Outcome {
                 } else {
                     Some("parent")
                 },
-                needed_sigkill: (info.pid == self.agent.pid && self.plan_record.agent_needed_sigkill)
+                needed_sigkill: (info.pid == self.agent.pid
+                    && self.plan_record.agent_needed_sigkill)
                     || killed_in_cleanup,
                 survived,
             });
@@ -554,9 +584,9 @@ impl Outcome {
             let _ = cg.kill();
         }
         let _ = self.sentinel.send(crate::sentinel::Command::KillTree);
-        let state = self
-            .tracker
-            .wait_until(started + patience, |s| s.empty_at.is_some() || s.sentinel_gone);
+        let state = self.tracker.wait_until(started + patience, |s| {
+            s.empty_at.is_some() || s.sentinel_gone
+        });
         state.empty_at.map(|_| started.elapsed())
     }
 

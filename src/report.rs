@@ -208,7 +208,10 @@ impl Report {
                 "{n} process{} survived{}",
                 if n == 1 { "" } else { "es" },
                 self.deadline_ms
-                    .map(|d| format!(" {}", crate::kill::human(std::time::Duration::from_millis(d))))
+                    .map(|d| format!(
+                        " {}",
+                        crate::kill::human(std::time::Duration::from_millis(d))
+                    ))
                     .unwrap_or_default()
             ));
         }
@@ -282,15 +285,21 @@ impl fmt::Display for Report {
         }
         writeln!(f, "  oracles  {}", self.oracles.join(", "))?;
         if let Some(cost) = &self.cost {
-            let cpu = cost.cpu_usec.map_or("n/a".into(), |u| format!("{:.1}ms CPU", u as f64 / 1000.0));
-            let mem = cost
-                .memory_bytes
-                .map_or("memory n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+            let cpu = cost
+                .cpu_usec
+                .map_or("n/a".into(), |u| format!("{:.1}ms CPU", u as f64 / 1000.0));
+            let mem = cost.memory_bytes.map_or("memory n/a".into(), |b| {
+                format!("{:.1} MiB", b as f64 / 1048576.0)
+            });
             writeln!(f, "  cost     {cpu}, {mem}")?;
         }
 
         writeln!(f)?;
-        writeln!(f, "  {:<14}  {:>7}  {:>7}  {:>7}  {:>7}  COMMAND", "STATUS", "PID", "PPID", "PGID", "SID")?;
+        writeln!(
+            f,
+            "  {:<14}  {:>7}  {:>7}  {:>7}  {:>7}  COMMAND",
+            "STATUS", "PID", "PPID", "PGID", "SID"
+        )?;
         self.write_tree(f)?;
         if self.timeline_omitted > 0 {
             writeln!(f, "  … {} more processes omitted", self.timeline_omitted)?;
@@ -301,9 +310,19 @@ impl fmt::Display for Report {
             writeln!(f, "  ports")?;
             for p in &self.ports {
                 if p.free {
-                    writeln!(f, "    {:<10} {:>5}  free {} after the kill", "free", p.port, ms(p.checked_after_kill_ms as f64))?;
+                    writeln!(
+                        f,
+                        "    {:<10} {:>5}  free {} after the kill",
+                        "free",
+                        p.port,
+                        ms(p.checked_after_kill_ms as f64)
+                    )?;
                 } else if p.holders.is_empty() {
-                    writeln!(f, "    {:<10} {:>5}  by a process that cannot be read", "PORT HELD", p.port)?;
+                    writeln!(
+                        f,
+                        "    {:<10} {:>5}  by a process that cannot be read",
+                        "PORT HELD", p.port
+                    )?;
                 } else {
                     for h in &p.holders {
                         writeln!(
@@ -313,7 +332,11 @@ impl fmt::Display for Report {
                             p.port,
                             h.pid,
                             h.command,
-                            if h.descendant { "a descendant of the agent" } else { "NOT a descendant: someone else's process" }
+                            if h.descendant {
+                                "a descendant of the agent"
+                            } else {
+                                "NOT a descendant: someone else's process"
+                            }
                         )?;
                     }
                 }
@@ -326,7 +349,14 @@ impl fmt::Display for Report {
                 let writers = if c.writers.is_empty() {
                     String::new()
                 } else {
-                    format!("  (by pid {})", c.writers.iter().map(i32::to_string).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "  (by pid {})",
+                        c.writers
+                            .iter()
+                            .map(i32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
                 writeln!(f, "    {:<9} {}{}", c.change, c.path.display(), writers)?;
             }
@@ -354,7 +384,10 @@ impl Report {
         let roots: Vec<&TimelineEntry> = self
             .timeline
             .iter()
-            .filter(|e| e.original_parent.is_none_or(|pp| !known.contains(&pp) || pp == e.pid))
+            .filter(|e| {
+                e.original_parent
+                    .is_none_or(|pp| !known.contains(&pp) || pp == e.pid)
+            })
             .collect();
         for root in roots {
             self.write_node(f, root, "", true, true)?;
@@ -388,10 +421,14 @@ impl Report {
             format!("{prefix}├─ ")
         };
         let opt = |v: Option<i32>| v.map_or(String::new(), |v| v.to_string());
-        let (ppid, pgid, sid) = survivor.map_or(
-            (String::new(), opt(entry.pgid), opt(entry.sid)),
-            |s| (s.process.ppid.to_string(), s.process.pgid.to_string(), s.process.sid.to_string()),
-        );
+        let (ppid, pgid, sid) =
+            survivor.map_or((String::new(), opt(entry.pgid), opt(entry.sid)), |s| {
+                (
+                    s.process.ppid.to_string(),
+                    s.process.pgid.to_string(),
+                    s.process.sid.to_string(),
+                )
+            });
         let mut extra = Vec::new();
         if let Some(s) = survivor {
             if s.process.is_stopped() {
@@ -400,7 +437,11 @@ impl Report {
             if !s.ports.is_empty() {
                 extra.push(format!(
                     "PORT HELD {}",
-                    s.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+                    s.ports
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ));
             }
         } else if let Some(exit) = &entry.exit {
@@ -416,7 +457,11 @@ impl Report {
             sid,
             branch,
             truncate(&entry.command, 60),
-            if extra.is_empty() { String::new() } else { format!("   {}", extra.join("  ")) }
+            if extra.is_empty() {
+                String::new()
+            } else {
+                format!("   {}", extra.join("  "))
+            }
         )?;
         let child_prefix = if top {
             String::new()
@@ -480,7 +525,8 @@ fn mask_durations(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        let starts_number = chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric());
+        let starts_number =
+            chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric());
         if starts_number {
             let mut j = i;
             while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
@@ -539,6 +585,9 @@ mod tests {
     fn redaction_masks_pids_and_times_but_not_ports() {
         let text = "SURVIVED 1234 listener --port 4321 at +12.5ms, 1.25s after";
         let got = redact(text, &[1234]);
-        assert_eq!(got, "SURVIVED <PID0> listener --port 4321 at +<T>, <T> after");
+        assert_eq!(
+            got,
+            "SURVIVED <PID0> listener --port 4321 at +<T>, <T> after"
+        );
     }
 }

@@ -133,15 +133,15 @@ impl Scenario {
             check_port_free_before(port)?;
         }
         let run_id = new_run_id();
-        let cgroup = match self.cgroup {
+        let cgroup = match self.cgroup.resolved() {
             CgroupMode::Off => None,
             CgroupMode::Auto => ScenarioCgroup::create(&run_id).ok(),
-            CgroupMode::Required => Some(ScenarioCgroup::create(&run_id).map_err(|source| {
-                Error::Io {
+            CgroupMode::Required => {
+                Some(ScenarioCgroup::create(&run_id).map_err(|source| Error::Io {
                     what: "cgroup v2 required but no writable hierarchy could be used",
                     source,
-                }
-            })?),
+                })?)
+            }
         };
         let launch = self.launch_spec(&program, &run_id, cgroup.as_ref())?;
 
@@ -270,9 +270,8 @@ impl Scenario {
         for arg in self.command.get_args() {
             argv.push(cstr(arg)?);
         }
-        let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-            .filter(|(k, _)| k != RUN_ENV)
-            .collect();
+        let mut env: Vec<(OsString, OsString)> =
+            std::env::vars_os().filter(|(k, _)| k != RUN_ENV).collect();
         for (key, value) in self.command.get_envs() {
             env.retain(|(k, _)| k != key);
             if let Some(v) = value {
@@ -300,12 +299,14 @@ impl Scenario {
             })?),
             None => None,
         };
+        let cgroup_dir = cgroup.map(|cg| cstr(cg.dir().as_os_str())).transpose()?;
         Ok(Launch {
             program: cstr(program.as_os_str())?,
             argv,
             envp,
             cwd,
             cgroup_procs,
+            cgroup_dir,
         })
     }
 
@@ -342,8 +343,8 @@ impl Scenario {
                 return Err(Error::ExitedBeforeReady {
                     status: crate::outcome::describe_status(status.unwrap_or(0)),
                     condition: ready.to_string(),
-                    stdout: state.stdout.clone(),
-                    stderr: state.stderr.clone(),
+                    stdout: Box::new(state.stdout.clone()),
+                    stderr: Box::new(state.stderr.clone()),
                 });
             }
             let now = Instant::now();
@@ -352,8 +353,8 @@ impl Scenario {
                 return Err(Error::NeverReady {
                     condition: ready.to_string(),
                     timeout: self.ready_timeout,
-                    stdout: state.stdout.clone(),
-                    stderr: state.stderr.clone(),
+                    stdout: Box::new(state.stdout.clone()),
+                    stderr: Box::new(state.stderr.clone()),
                 });
             }
             let wake = match ready {
@@ -486,4 +487,3 @@ fn display_command(command: &Command) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
-

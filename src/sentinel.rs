@@ -19,8 +19,8 @@
 //! touches `std` I/O. The calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
 //! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
 //! `sigprocmask`, `signalfd`, `fork`, `setpgid`, `write`, `read`, `chdir`, `execve`,
-//! `pidfd_open`, `pidfd_send_signal`, `kill`, `waitpid`, `poll`, `open`, `clock_gettime`
-//! and `_exit`.
+//! `pidfd_open`, `pidfd_send_signal`, `kill`, `waitpid`, `poll`, `open`, `clock_gettime`,
+//! `rmdir` and `_exit`.
 //!
 //! # The lifeline
 //!
@@ -67,6 +67,9 @@ pub(crate) struct Launch {
     pub cwd: Option<CString>,
     /// An open, writable `cgroup.procs` of a fresh cgroup the agent joins before `exec`.
     pub cgroup_procs: Option<OwnedFd>,
+    /// That cgroup's directory: the sentinel removes it when it exits after its tree is
+    /// gone, so a harness that died leaves no empty cgroup behind.
+    pub cgroup_dir: Option<CString>,
 }
 
 /// The harness's side of a freshly forked sentinel.
@@ -140,7 +143,11 @@ pub(crate) enum Event {
     /// `waitpid` answered `ECHILD`: no descendant is left.
     Empty,
     /// A signal was sent (`target` negative for a process group); `errno` 0 on success.
-    Signalled { target: i32, signal: i32, errno: i32 },
+    Signalled {
+        target: i32,
+        signal: i32,
+        errno: i32,
+    },
     /// The cleanup loop SIGKILLed this direct child.
     Killed { pid: i32 },
 }
@@ -293,10 +300,7 @@ pub(crate) fn spawn(launch: &Launch) -> io::Result<Result<Spawned, (LaunchStage,
         program: launch.program.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
-        cwd: launch
-            .cwd
-            .as_ref()
-            .map_or(std::ptr::null(), |c| c.as_ptr()),
+        cwd: launch.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
         inherited: [
             ctl_r.as_raw_fd(),
             ev_w.as_raw_fd(),
@@ -307,6 +311,10 @@ pub(crate) fn spawn(launch: &Launch) -> io::Result<Result<Spawned, (LaunchStage,
             launch.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
         ],
         signals: SignalPlan::new(),
+        cgroup_dir: launch
+            .cgroup_dir
+            .as_ref()
+            .map_or(std::ptr::null(), |c| c.as_ptr()),
     };
 
     // SAFETY: `fork` is called with every resource the child needs already prepared in
@@ -410,6 +418,8 @@ struct ChildPlan {
     /// Pipe ends and files the sentinel keeps, in the order of the `FD_*` slots.
     inherited: [RawFd; SLOTS],
     signals: SignalPlan,
+    /// The scenario's cgroup directory, or null.
+    cgroup_dir: *const c_char,
 }
 
 // Fixed descriptor numbers in the sentinel after remapping.
@@ -443,8 +453,16 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         libc::setsid();
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         libc::prctl(libc::PR_SET_NAME, c"orphan-sentinel".as_ptr(), 0, 0, 0);
-        libc::sigaction(libc::SIGPIPE, &plan.signals.ignore_action, std::ptr::null_mut());
-        libc::sigprocmask(libc::SIG_SETMASK, &plan.signals.watched, std::ptr::null_mut());
+        libc::sigaction(
+            libc::SIGPIPE,
+            &plan.signals.ignore_action,
+            std::ptr::null_mut(),
+        );
+        libc::sigprocmask(
+            libc::SIG_SETMASK,
+            &plan.signals.watched,
+            std::ptr::null_mut(),
+        );
         let sigfd = libc::signalfd(
             -1,
             &plan.signals.watched,
@@ -498,14 +516,14 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             if fds[1].revents != 0 && drain_signalfd(sigfd) {
                 // Someone asked the sentinel itself to stop: do not orphan the tree.
                 tree.kill_all(sigfd);
-                libc::_exit(0);
+                exit_sentinel(plan);
             }
             if fds[0].revents != 0 {
                 let mut cmd = [0u8; CMD_LEN];
                 if !read_exact(FD_CONTROL, &mut cmd) {
                     // Lifeline: the harness is gone.
                     tree.kill_all(sigfd);
-                    libc::_exit(0);
+                    exit_sentinel(plan);
                 }
                 let kind = u32::from_ne_bytes([cmd[0], cmd[1], cmd[2], cmd[3]]);
                 let arg = i32::from_ne_bytes([cmd[4], cmd[5], cmd[6], cmd[7]]);
@@ -517,6 +535,18 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
                 }
             }
         }
+    }
+}
+
+/// Ends the sentinel once its tree is empty: removes the scenario's cgroup (empty by
+/// now) and exits.
+fn exit_sentinel(plan: &ChildPlan) -> ! {
+    // SAFETY: rmdir of a C string prepared before fork; _exit never returns.
+    unsafe {
+        if !plan.cgroup_dir.is_null() {
+            libc::rmdir(plan.cgroup_dir);
+        }
+        libc::_exit(0)
     }
 }
 

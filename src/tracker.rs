@@ -282,11 +282,7 @@ fn apply(state: &mut State, event: Event, at: Duration) {
             errno,
         } => {
             let _ = signal;
-            state.signals.push(Sent {
-                target,
-                errno,
-                at,
-            });
+            state.signals.push(Sent { target, errno, at });
             state.replies += 1;
         }
         Event::Killed { pid } => state.cleanup_kills.push((pid, at)),

@@ -1,0 +1,3 @@
+//! Benchmarks, side by side with what a user would otherwise run.
+
+fn main() {}

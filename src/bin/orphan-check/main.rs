@@ -1,0 +1,6 @@
+//! The `orphan-check` command line.
+
+fn main() {
+    eprintln!("orphan-check: the command line is not built yet");
+    std::process::exit(2);
+}

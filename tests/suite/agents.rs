@@ -1,0 +1,1 @@
+//! The example agents (Python, Node) under every kill plan.

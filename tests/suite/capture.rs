@@ -1,0 +1,86 @@
+//! Output capture never stalls the agent and never hangs the harness.
+
+use std::process::Command;
+use std::time::Duration;
+
+use orphan_check::{KillPlan, Ready, Scenario};
+
+#[test]
+fn a_flood_of_output_does_not_stall_the_agent() {
+    // 4 MB on each stream before the ready line: far more than a pipe holds.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "head -c 4000000 /dev/zero | tr '\\0' x; echo; head -c 4000000 /dev/zero | tr '\\0' y >&2; echo ready; exec sleep 1000",
+    ]);
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .ready_timeout(Duration::from_secs(30))
+        .run()
+        .expect("ready despite the flood");
+    outcome.assert_no_survivors(Duration::from_secs(2));
+    let stdout = outcome.stdout();
+    assert!(stdout.omitted() > 0, "the middle is dropped, not kept");
+    assert_eq!(stdout.lines().last(), Some("ready"));
+    assert!(outcome.report().to_string().contains("lines omitted"));
+}
+
+#[test]
+fn a_survivor_holding_the_pipe_does_not_hang_the_harness() {
+    // The survivor keeps writing to the captured stdout forever.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "(while :; do echo spam; done) & echo ready; exec sleep 1000",
+    ]);
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigkill())
+        .run()
+        .unwrap();
+    let failure = outcome
+        .check_no_survivors(Duration::from_millis(300))
+        .unwrap_err();
+    assert_eq!(failure.report.survivors.len(), 1, "{failure}");
+    assert!(failure.report.stdout.lines().any(|l| l == "spam"));
+    drop(outcome);
+}
+
+#[test]
+fn the_agent_carries_its_run_id() {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo \"ready $ORPHAN_CHECK_RUN\"; exec sleep 1000"]);
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .run()
+        .unwrap();
+    let line = outcome.stdout().lines().next().map(str::to_owned);
+    assert_eq!(line, Some(format!("ready {}", outcome.run_id())));
+    outcome.assert_no_survivors(Duration::from_secs(2));
+}
+
+#[test]
+fn the_agent_starts_with_default_signal_dispositions_and_its_own_group() {
+    // Rust ignores SIGPIPE in the test process; the agent must not inherit that, and it
+    // must lead its own process group in the sentinel's session.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "echo \"ready $(grep SigIgn /proc/$$/status)\"; exec sleep 1000",
+    ]);
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .run()
+        .unwrap();
+    let line = outcome.stdout().lines().next().unwrap().to_owned();
+    let mask = u64::from_str_radix(line.rsplit('\t').next().unwrap().trim(), 16).unwrap();
+    assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "{line}");
+    let agent = outcome
+        .tree_before_kill()
+        .iter()
+        .find(|p| p.pid == outcome.agent_pid())
+        .unwrap();
+    assert_eq!(agent.pgid, agent.pid);
+    assert_eq!(agent.sid, outcome.sentinel_pid());
+    assert_eq!(agent.ppid, outcome.sentinel_pid());
+}

@@ -1,0 +1,159 @@
+//! Helpers shared by the suite.
+
+use std::collections::BTreeSet;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use orphan_check::{Error, Fixture, Outcome, Report, Scenario};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::{pidfd_open, Pid, PidfdFlags};
+
+/// A TCP port nobody listens on now.
+pub fn port() -> u16 {
+    portpicker::pick_unused_port().expect("a free port")
+}
+
+/// Runs the scenario `build` makes for a free port. Tests run in parallel (and under
+/// nextest in separate processes), so a port picked free can be taken by another test
+/// before the start; the harness then refuses with `PortBusy`, and we try another.
+pub fn run_on_free_port(build: impl Fn(u16) -> Scenario) -> (Outcome, u16) {
+    let mut last = None;
+    for _ in 0..5 {
+        let p = port();
+        match build(p).run() {
+            Ok(outcome) => return (outcome, p),
+            Err(e @ Error::PortBusy { .. }) => last = Some(e),
+            Err(e) => panic!("the scenario runs: {e}"),
+        }
+    }
+    panic!("no free port after 5 tries: {last:?}");
+}
+
+/// How long a survivor must outlive the kill to count. Clean scenarios return as soon as
+/// the tree is empty; only leaks wait this long.
+pub const DEADLINE: Duration = Duration::from_millis(500);
+
+/// The `comm` names of the survivors, sorted.
+pub fn survivor_names(outcome: &Outcome) -> Vec<String> {
+    let mut v: Vec<String> = outcome
+        .survivors_after(DEADLINE)
+        .into_iter()
+        .map(|s| s.process.comm)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The fixture's sibling command, with `args`.
+pub fn fixture(f: Fixture, args: &[&str]) -> std::process::Command {
+    let mut c = f.command();
+    c.args(args);
+    c
+}
+
+/// Pids of every process whose environment contains `KEY=VALUE` exactly.
+pub fn pids_with_env(key: &str, value: &str) -> BTreeSet<i32> {
+    let wanted = format!("{key}={value}");
+    let mut out = BTreeSet::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            if env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()) {
+                out.insert(pid);
+            }
+        }
+    }
+    out
+}
+
+/// A unique tag for a test's processes.
+pub fn tag() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Pidfds for processes that are not our children: readable once each one exits.
+pub struct Watched(Vec<(i32, OwnedFd)>);
+
+impl Watched {
+    pub fn new(pids: impl IntoIterator<Item = i32>) -> Watched {
+        Watched(
+            pids.into_iter()
+                .filter_map(|p| Some((p, pidfd_open(Pid::from_raw(p)?, PidfdFlags::empty()).ok()?)))
+                .collect(),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Waits until every watched process has exited or `deadline` passes; returns the
+    /// pids still alive.
+    pub fn wait_all_gone(&self, within: Duration) -> Vec<i32> {
+        let until = Instant::now() + within;
+        loop {
+            let mut fds: Vec<PollFd<'_>> = self
+                .0
+                .iter()
+                .map(|(_, fd)| PollFd::new(fd, PollFlags::IN))
+                .collect();
+            let left = until.saturating_duration_since(Instant::now());
+            let timeout = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            let _ = poll(&mut fds, Some(&timeout));
+            let alive: Vec<i32> = self
+                .0
+                .iter()
+                .zip(&fds)
+                .filter(|(_, f)| f.revents().is_empty())
+                .map(|((p, _), _)| *p)
+                .collect();
+            if alive.is_empty() || left.is_zero() {
+                return alive;
+            }
+            drop(fds);
+            // Block until one of the remaining ones exits (or the deadline).
+            let mut rest: Vec<PollFd<'_>> = self
+                .0
+                .iter()
+                .filter(|(p, _)| alive.contains(p))
+                .map(|(_, fd)| PollFd::new(fd, PollFlags::IN))
+                .collect();
+            let ts = Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos() as i64,
+            };
+            let _ = poll(&mut rest, Some(&ts));
+        }
+    }
+}
+
+/// The report text with pids and times masked.
+#[allow(dead_code)]
+pub fn redacted(report: &Report) -> String {
+    let mut pids: Vec<i32> = report.timeline.iter().map(|t| t.pid).collect();
+    pids.extend(
+        report
+            .survivors
+            .iter()
+            .flat_map(|s| [s.process.pid, s.process.ppid, s.process.pgid, s.process.sid]),
+    );
+    orphan_check::redact(&report.to_string(), &pids)
+}

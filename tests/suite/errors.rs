@@ -1,0 +1,206 @@
+//! Bad input: each case gets a clear error, and nothing is left running.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use orphan_check::{Error, FailureReason, Fixture, KillPlan, Ready, Scenario};
+
+use crate::common::{fixture, pids_with_env, port, tag};
+
+/// Runs `cmd` tagged with a unique variable, and checks that after the call nothing
+/// carrying the tag is alive.
+fn run_tagged(mut scenario_cmd: Command, build: impl FnOnce(Scenario) -> Scenario) -> Error {
+    let tag = tag();
+    scenario_cmd.env("OC_TEST_TAG", &tag);
+    let err = build(Scenario::new(scenario_cmd))
+        .run()
+        .expect_err("the scenario must fail");
+    assert_eq!(
+        pids_with_env("OC_TEST_TAG", &tag),
+        Default::default(),
+        "left running after: {err}"
+    );
+    err
+}
+
+#[test]
+fn a_missing_executable_is_not_found() {
+    let err = run_tagged(Command::new("no-such-agent-anywhere"), |s| s);
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("no-such-agent-anywhere"), "{err}");
+    let err = run_tagged(Command::new("/nonexistent/agent"), |s| s);
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+#[test]
+fn a_file_without_exec_permission_is_not_executable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.sh");
+    std::fs::write(&path, "#!/bin/sh\necho ready\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = run_tagged(Command::new(&path), |s| s);
+    assert!(matches!(err, Error::NotExecutable { .. }), "{err:?}");
+}
+
+#[test]
+fn a_file_the_kernel_cannot_exec_fails_at_exec() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage");
+    std::fs::write(&path, [0x7f, b'E', b'L', b'F', 0, 0, 0, 0]).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = run_tagged(Command::new(&path), |s| s);
+    assert!(
+        matches!(err, Error::Launch { stage: "exec", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_missing_working_directory_fails_at_chdir() {
+    let mut cmd = Fixture::Listener.command();
+    cmd.current_dir("/nonexistent/dir");
+    let err = run_tagged(cmd, |s| s);
+    assert!(matches!(err, Error::Launch { .. }), "{err:?}");
+    assert!(err.to_string().contains("working directory"), "{err}");
+}
+
+#[test]
+fn an_agent_that_exits_before_ready_reports_status_and_output() {
+    // It also leaves a background child behind: the error path must clean that up too.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "sleep 1000 & echo starting; echo oops >&2; exit 3"]);
+    let err = run_tagged(cmd, |s| s.ready_when(Ready::stdout_line("ready")));
+    match &err {
+        Error::ExitedBeforeReady {
+            status,
+            stdout,
+            stderr,
+            ..
+        } => {
+            assert_eq!(status, "exit status 3");
+            assert!(stdout.lines().any(|l| l == "starting"), "{stdout}");
+            assert!(stderr.lines().any(|l| l == "oops"), "{stderr}");
+        }
+        other => panic!("wrong error: {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("exit status 3") && text.contains("oops"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_agent_that_is_never_ready_times_out_and_is_cleaned_up() {
+    let cmd = fixture(Fixture::Listener, &["--quiet"]);
+    let err = run_tagged(cmd, |s| {
+        s.ready_when(Ready::stdout_line("ready"))
+            .ready_timeout(Duration::from_millis(200))
+    });
+    assert!(matches!(err, Error::NeverReady { .. }), "{err:?}");
+    assert!(err.to_string().contains("200ms"), "{err}");
+}
+
+#[test]
+fn a_port_busy_before_the_start_names_its_holder() {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let busy = listener.local_addr().unwrap().port();
+    let cmd = fixture(Fixture::Listener, &["--port", &busy.to_string()]);
+    let err = run_tagged(cmd, |s| s.watch_port(busy));
+    match &err {
+        Error::PortBusy { port, holders } => {
+            assert_eq!(*port, busy);
+            assert!(
+                holders
+                    .iter()
+                    .any(|h| h.pid == std::process::id() as i32 && !h.descendant),
+                "{holders:?}"
+            );
+        }
+        other => panic!("wrong error: {other:?}"),
+    }
+    // A readiness port is checked the same way.
+    let cmd = fixture(Fixture::Listener, &["--port", &busy.to_string()]);
+    let err = run_tagged(cmd, |s| s.ready_when(Ready::port(busy)));
+    assert!(matches!(err, Error::PortBusy { .. }), "{err:?}");
+}
+
+#[test]
+fn zero_and_absurd_deadlines_are_rejected_before_anything_starts() {
+    type Build = Box<dyn FnOnce(Scenario) -> Scenario>;
+    let cases: Vec<(&str, Build)> = vec![
+        (
+            "ready_timeout",
+            Box::new(|s| s.ready_timeout(Duration::ZERO)),
+        ),
+        (
+            "ready_timeout",
+            Box::new(|s| s.ready_timeout(Duration::from_secs(100_000))),
+        ),
+        (
+            "kill_after",
+            Box::new(|s| s.kill_after(Duration::from_secs(7200))),
+        ),
+        (
+            "grace",
+            Box::new(|s| s.kill(KillPlan::sigterm_then_sigkill(Duration::ZERO))),
+        ),
+        (
+            "Ready::after",
+            Box::new(|s| s.ready_when(Ready::after(Duration::from_secs(20)))),
+        ),
+    ];
+    for (what, build) in cases {
+        let err = run_tagged(Fixture::Listener.command(), build);
+        assert!(
+            matches!(err, Error::InvalidDeadline { .. }),
+            "{what}: {err:?}"
+        );
+        assert!(err.to_string().contains(what), "{err}");
+    }
+}
+
+#[test]
+fn a_zero_verdict_deadline_is_a_failure_that_says_so() {
+    let outcome = Scenario::new(Fixture::Listener.command())
+        .ready_when(Ready::stdout_line("ready"))
+        .run()
+        .unwrap();
+    let failure = outcome.check_no_survivors(Duration::ZERO).unwrap_err();
+    assert_eq!(
+        failure.reason,
+        FailureReason::InvalidDeadline(Duration::ZERO)
+    );
+    assert!(
+        failure.to_string().contains("invalid deadline"),
+        "{failure}"
+    );
+    // Asking properly still works on the same outcome.
+    outcome.assert_no_survivors(Duration::from_secs(2));
+}
+
+#[test]
+fn a_port_that_someone_else_holds_after_the_kill_names_a_stranger() {
+    // The agent listens on nothing; a process outside the tree (this test) holds the
+    // watched port after the start. The verdict blames the holder, not the agent.
+    let p = port();
+    let outcome = Scenario::new(Fixture::Listener.command())
+        .ready_when(Ready::stdout_line("ready"))
+        .watch_port(p)
+        .run()
+        .unwrap();
+    let stranger = std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
+    let failure = outcome
+        .check_port_free(p, Duration::from_millis(100))
+        .unwrap_err();
+    let verdict = &failure.report.ports[0];
+    assert!(!verdict.free);
+    assert!(verdict.holders.iter().all(|h| !h.descendant), "{verdict:?}");
+    assert!(
+        failure.to_string().contains("NOT a descendant"),
+        "{failure}"
+    );
+    drop(stranger);
+    outcome.assert_no_survivors(Duration::from_secs(2));
+}

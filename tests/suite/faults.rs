@@ -1,0 +1,1 @@
+//! Faults: harness death, bystanders, PID reuse, concurrency, fork storms.

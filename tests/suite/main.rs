@@ -1,0 +1,12 @@
+//! The integration suite: one test binary, one module per concern.
+
+mod common;
+
+mod agents;
+mod capture;
+mod cli;
+mod concurrency;
+mod errors;
+mod faults;
+mod lifeline;
+mod matrix;

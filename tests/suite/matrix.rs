@@ -1,0 +1,231 @@
+//! The fixture × kill plan × start matrix, one named test per cell.
+//!
+//! Each cell states what survives, derived from how the kernel and the shell behave:
+//!
+//! - SIGKILL cannot be caught; a signal to a pid reaches that process only; a signal to
+//!   a process group reaches every member, and only members.
+//! - `sigterm-ignorer` ignores SIGTERM (SIGINT and SIGHUP kill it).
+//! - `slow-port-holder` catches SIGTERM and SIGINT and keeps its port 5 s (SIGHUP kills it).
+//! - `shell-fork-tree` is `sh -c 'listener & listener & wait'`: a non-interactive shell
+//!   starts background commands with SIGINT and SIGQUIT ignored, so Ctrl-C to the group
+//!   kills the shell and leaves both listeners; SIGTERM or SIGKILL to the shell's pid
+//!   leaves them too. SIGHUP kills all three.
+//! - Started by the driver `agent` (default dispositions): `plain` keeps the child in the
+//!   agent's group, so group plans reach it and pid plans do not; `group` (its own
+//!   process group) and `session` (setsid) are out of reach of every plan, which only
+//!   ever targets the agent or the agent's group.
+//!
+//! Every listener holds the cell's port, so "the port is held" exactly when something
+//! survives. The plan `term_then_kill` has a 300 ms grace; the agent needs the SIGKILL
+//! only when it outlives SIGTERM (`sigterm-ignorer`, `slow-port-holder` started
+//! directly).
+
+use std::time::Duration;
+
+use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+use rstest::rstest;
+
+use crate::common::{run_on_free_port, survivor_names, DEADLINE};
+
+#[derive(Debug, Clone, Copy)]
+enum How {
+    /// The fixture is the agent.
+    Direct,
+    /// `agent --how plain`: the child stays in the agent's group.
+    Plain,
+    /// `agent --how group`: the child leads its own group.
+    Group,
+    /// `agent --how session`: the child calls setsid().
+    Session,
+}
+
+fn plan(name: &str) -> KillPlan {
+    match name {
+        "sigkill" => KillPlan::sigkill(),
+        "sigterm" => KillPlan::sigterm(),
+        "term_then_kill" => KillPlan::sigterm_then_sigkill(Duration::from_millis(300)),
+        "int_group" => KillPlan::sigint_group(),
+        "kill_group" => KillPlan::sigkill_group(),
+        "hup_group" => KillPlan::sighup_group(),
+        other => panic!("no plan {other}"),
+    }
+}
+
+fn command(fixture: Fixture, how: How, port: u16) -> std::process::Command {
+    let mut child_args = vec!["--port".to_string(), port.to_string()];
+    if fixture == Fixture::SlowPortHolder {
+        child_args.extend(["--hold-ms".into(), "5000".into()]);
+    }
+    let how = match how {
+        How::Direct => {
+            let mut c = fixture.command();
+            c.args(&child_args);
+            return c;
+        }
+        How::Plain => "plain",
+        How::Group => "group",
+        How::Session => "session",
+    };
+    let mut c = Fixture::Agent.command();
+    c.args(["--child", fixture.name(), "--how", how, "--"])
+        .args(&child_args);
+    c
+}
+
+#[rstest]
+#[case::listener_direct_sigkill(Fixture::Listener, How::Direct, "sigkill", &[], false)]
+#[case::listener_direct_sigterm(Fixture::Listener, How::Direct, "sigterm", &[], false)]
+#[case::listener_direct_term_then_kill(Fixture::Listener, How::Direct, "term_then_kill", &[], false)]
+#[case::listener_direct_int_group(Fixture::Listener, How::Direct, "int_group", &[], false)]
+#[case::listener_direct_kill_group(Fixture::Listener, How::Direct, "kill_group", &[], false)]
+#[case::listener_direct_hup_group(Fixture::Listener, How::Direct, "hup_group", &[], false)]
+#[case::sigterm_ignorer_direct_sigkill(Fixture::SigtermIgnorer, How::Direct, "sigkill", &[], false)]
+#[case::sigterm_ignorer_direct_sigterm(Fixture::SigtermIgnorer, How::Direct, "sigterm", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_direct_term_then_kill(Fixture::SigtermIgnorer, How::Direct, "term_then_kill", &[], true)]
+#[case::sigterm_ignorer_direct_int_group(Fixture::SigtermIgnorer, How::Direct, "int_group", &[], false)]
+#[case::sigterm_ignorer_direct_kill_group(Fixture::SigtermIgnorer, How::Direct, "kill_group", &[], false)]
+#[case::sigterm_ignorer_direct_hup_group(Fixture::SigtermIgnorer, How::Direct, "hup_group", &[], false)]
+#[case::shell_fork_tree_direct_sigkill(Fixture::ShellForkTree, How::Direct, "sigkill", &["listener", "listener"], false)]
+#[case::shell_fork_tree_direct_sigterm(Fixture::ShellForkTree, How::Direct, "sigterm", &["listener", "listener"], false)]
+#[case::shell_fork_tree_direct_term_then_kill(Fixture::ShellForkTree, How::Direct, "term_then_kill", &["listener", "listener"], false)]
+#[case::shell_fork_tree_direct_int_group(Fixture::ShellForkTree, How::Direct, "int_group", &["listener", "listener"], false)]
+#[case::shell_fork_tree_direct_kill_group(Fixture::ShellForkTree, How::Direct, "kill_group", &[], false)]
+#[case::shell_fork_tree_direct_hup_group(Fixture::ShellForkTree, How::Direct, "hup_group", &[], false)]
+#[case::slow_port_holder_direct_sigkill(Fixture::SlowPortHolder, How::Direct, "sigkill", &[], false)]
+#[case::slow_port_holder_direct_sigterm(Fixture::SlowPortHolder, How::Direct, "sigterm", &["slow-port-holde"], false)]
+#[case::slow_port_holder_direct_term_then_kill(Fixture::SlowPortHolder, How::Direct, "term_then_kill", &[], true)]
+#[case::slow_port_holder_direct_int_group(Fixture::SlowPortHolder, How::Direct, "int_group", &["slow-port-holde"], false)]
+#[case::slow_port_holder_direct_kill_group(Fixture::SlowPortHolder, How::Direct, "kill_group", &[], false)]
+#[case::slow_port_holder_direct_hup_group(Fixture::SlowPortHolder, How::Direct, "hup_group", &[], false)]
+#[case::listener_plain_sigkill(Fixture::Listener, How::Plain, "sigkill", &["listener"], false)]
+#[case::listener_plain_sigterm(Fixture::Listener, How::Plain, "sigterm", &["listener"], false)]
+#[case::listener_plain_term_then_kill(Fixture::Listener, How::Plain, "term_then_kill", &["listener"], false)]
+#[case::listener_plain_int_group(Fixture::Listener, How::Plain, "int_group", &[], false)]
+#[case::listener_plain_kill_group(Fixture::Listener, How::Plain, "kill_group", &[], false)]
+#[case::listener_plain_hup_group(Fixture::Listener, How::Plain, "hup_group", &[], false)]
+#[case::sigterm_ignorer_plain_sigkill(Fixture::SigtermIgnorer, How::Plain, "sigkill", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_plain_sigterm(Fixture::SigtermIgnorer, How::Plain, "sigterm", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_plain_term_then_kill(Fixture::SigtermIgnorer, How::Plain, "term_then_kill", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_plain_int_group(Fixture::SigtermIgnorer, How::Plain, "int_group", &[], false)]
+#[case::sigterm_ignorer_plain_kill_group(Fixture::SigtermIgnorer, How::Plain, "kill_group", &[], false)]
+#[case::sigterm_ignorer_plain_hup_group(Fixture::SigtermIgnorer, How::Plain, "hup_group", &[], false)]
+#[case::shell_fork_tree_plain_sigkill(Fixture::ShellForkTree, How::Plain, "sigkill", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_plain_sigterm(Fixture::ShellForkTree, How::Plain, "sigterm", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_plain_term_then_kill(Fixture::ShellForkTree, How::Plain, "term_then_kill", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_plain_int_group(Fixture::ShellForkTree, How::Plain, "int_group", &["listener", "listener"], false)]
+#[case::shell_fork_tree_plain_kill_group(Fixture::ShellForkTree, How::Plain, "kill_group", &[], false)]
+#[case::shell_fork_tree_plain_hup_group(Fixture::ShellForkTree, How::Plain, "hup_group", &[], false)]
+#[case::slow_port_holder_plain_sigkill(Fixture::SlowPortHolder, How::Plain, "sigkill", &["slow-port-holde"], false)]
+#[case::slow_port_holder_plain_sigterm(Fixture::SlowPortHolder, How::Plain, "sigterm", &["slow-port-holde"], false)]
+#[case::slow_port_holder_plain_term_then_kill(Fixture::SlowPortHolder, How::Plain, "term_then_kill", &["slow-port-holde"], false)]
+#[case::slow_port_holder_plain_int_group(Fixture::SlowPortHolder, How::Plain, "int_group", &["slow-port-holde"], false)]
+#[case::slow_port_holder_plain_kill_group(Fixture::SlowPortHolder, How::Plain, "kill_group", &[], false)]
+#[case::slow_port_holder_plain_hup_group(Fixture::SlowPortHolder, How::Plain, "hup_group", &[], false)]
+#[case::listener_group_sigkill(Fixture::Listener, How::Group, "sigkill", &["listener"], false)]
+#[case::listener_group_sigterm(Fixture::Listener, How::Group, "sigterm", &["listener"], false)]
+#[case::listener_group_term_then_kill(Fixture::Listener, How::Group, "term_then_kill", &["listener"], false)]
+#[case::listener_group_int_group(Fixture::Listener, How::Group, "int_group", &["listener"], false)]
+#[case::listener_group_kill_group(Fixture::Listener, How::Group, "kill_group", &["listener"], false)]
+#[case::listener_group_hup_group(Fixture::Listener, How::Group, "hup_group", &["listener"], false)]
+#[case::sigterm_ignorer_group_sigkill(Fixture::SigtermIgnorer, How::Group, "sigkill", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_group_sigterm(Fixture::SigtermIgnorer, How::Group, "sigterm", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_group_term_then_kill(Fixture::SigtermIgnorer, How::Group, "term_then_kill", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_group_int_group(Fixture::SigtermIgnorer, How::Group, "int_group", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_group_kill_group(Fixture::SigtermIgnorer, How::Group, "kill_group", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_group_hup_group(Fixture::SigtermIgnorer, How::Group, "hup_group", &["sigterm-ignorer"], false)]
+#[case::shell_fork_tree_group_sigkill(Fixture::ShellForkTree, How::Group, "sigkill", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_group_sigterm(Fixture::ShellForkTree, How::Group, "sigterm", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_group_term_then_kill(Fixture::ShellForkTree, How::Group, "term_then_kill", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_group_int_group(Fixture::ShellForkTree, How::Group, "int_group", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_group_kill_group(Fixture::ShellForkTree, How::Group, "kill_group", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_group_hup_group(Fixture::ShellForkTree, How::Group, "hup_group", &["listener", "listener", "sh"], false)]
+#[case::slow_port_holder_group_sigkill(Fixture::SlowPortHolder, How::Group, "sigkill", &["slow-port-holde"], false)]
+#[case::slow_port_holder_group_sigterm(Fixture::SlowPortHolder, How::Group, "sigterm", &["slow-port-holde"], false)]
+#[case::slow_port_holder_group_term_then_kill(Fixture::SlowPortHolder, How::Group, "term_then_kill", &["slow-port-holde"], false)]
+#[case::slow_port_holder_group_int_group(Fixture::SlowPortHolder, How::Group, "int_group", &["slow-port-holde"], false)]
+#[case::slow_port_holder_group_kill_group(Fixture::SlowPortHolder, How::Group, "kill_group", &["slow-port-holde"], false)]
+#[case::slow_port_holder_group_hup_group(Fixture::SlowPortHolder, How::Group, "hup_group", &["slow-port-holde"], false)]
+#[case::listener_session_sigkill(Fixture::Listener, How::Session, "sigkill", &["listener"], false)]
+#[case::listener_session_sigterm(Fixture::Listener, How::Session, "sigterm", &["listener"], false)]
+#[case::listener_session_term_then_kill(Fixture::Listener, How::Session, "term_then_kill", &["listener"], false)]
+#[case::listener_session_int_group(Fixture::Listener, How::Session, "int_group", &["listener"], false)]
+#[case::listener_session_kill_group(Fixture::Listener, How::Session, "kill_group", &["listener"], false)]
+#[case::listener_session_hup_group(Fixture::Listener, How::Session, "hup_group", &["listener"], false)]
+#[case::sigterm_ignorer_session_sigkill(Fixture::SigtermIgnorer, How::Session, "sigkill", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_session_sigterm(Fixture::SigtermIgnorer, How::Session, "sigterm", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_session_term_then_kill(Fixture::SigtermIgnorer, How::Session, "term_then_kill", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_session_int_group(Fixture::SigtermIgnorer, How::Session, "int_group", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_session_kill_group(Fixture::SigtermIgnorer, How::Session, "kill_group", &["sigterm-ignorer"], false)]
+#[case::sigterm_ignorer_session_hup_group(Fixture::SigtermIgnorer, How::Session, "hup_group", &["sigterm-ignorer"], false)]
+#[case::shell_fork_tree_session_sigkill(Fixture::ShellForkTree, How::Session, "sigkill", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_session_sigterm(Fixture::ShellForkTree, How::Session, "sigterm", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_session_term_then_kill(Fixture::ShellForkTree, How::Session, "term_then_kill", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_session_int_group(Fixture::ShellForkTree, How::Session, "int_group", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_session_kill_group(Fixture::ShellForkTree, How::Session, "kill_group", &["listener", "listener", "sh"], false)]
+#[case::shell_fork_tree_session_hup_group(Fixture::ShellForkTree, How::Session, "hup_group", &["listener", "listener", "sh"], false)]
+#[case::slow_port_holder_session_sigkill(Fixture::SlowPortHolder, How::Session, "sigkill", &["slow-port-holde"], false)]
+#[case::slow_port_holder_session_sigterm(Fixture::SlowPortHolder, How::Session, "sigterm", &["slow-port-holde"], false)]
+#[case::slow_port_holder_session_term_then_kill(Fixture::SlowPortHolder, How::Session, "term_then_kill", &["slow-port-holde"], false)]
+#[case::slow_port_holder_session_int_group(Fixture::SlowPortHolder, How::Session, "int_group", &["slow-port-holde"], false)]
+#[case::slow_port_holder_session_kill_group(Fixture::SlowPortHolder, How::Session, "kill_group", &["slow-port-holde"], false)]
+#[case::slow_port_holder_session_hup_group(Fixture::SlowPortHolder, How::Session, "hup_group", &["slow-port-holde"], false)]
+fn matrix(
+    #[case] fixture: Fixture,
+    #[case] how: How,
+    #[case] plan_name: &str,
+    #[case] expected: &[&str],
+    #[case] agent_needed_sigkill: bool,
+) {
+    let (outcome, port) = run_on_free_port(|port| {
+        Scenario::new(command(fixture, how, port))
+            .ready_when(Ready::stdout_line("ready"))
+            .kill(plan(plan_name))
+            .watch_port(port)
+    });
+
+    let survivors = survivor_names(&outcome);
+    assert_eq!(survivors, expected, "survivors\n{}", outcome.report());
+
+    let port_free = outcome.port_verdict(port, DEADLINE).free;
+    assert_eq!(
+        port_free,
+        expected.is_empty(),
+        "port {port}\n{}",
+        outcome.report()
+    );
+
+    assert_eq!(
+        outcome.plan_record().agent_needed_sigkill,
+        agent_needed_sigkill,
+        "{}",
+        outcome.report()
+    );
+
+    let report = outcome.report();
+    assert_eq!(report.is_leak(), !expected.is_empty());
+    for s in &report.survivors {
+        assert!(
+            !s.escapes.is_empty(),
+            "survivor {} has no diagnosis\n{report}",
+            s.process.pid
+        );
+        assert_eq!(s.hints.len(), s.escapes.len());
+    }
+    if expected.is_empty() {
+        assert!(
+            report.quiet_after_kill_ms.is_some(),
+            "a clean tree is reported quiet\n{report}"
+        );
+    }
+    // Dropping the outcome must leave nothing: the sentinel and every survivor are gone
+    // (and reaped) by the time drop returns.
+    let mut pids: Vec<i32> = report.survivors.iter().map(|s| s.process.pid).collect();
+    pids.push(outcome.sentinel_pid());
+    drop(outcome);
+    for pid in pids {
+        assert!(
+            std::fs::metadata(format!("/proc/{pid}")).is_err(),
+            "pid {pid} outlived the outcome"
+        );
+    }
+}
