@@ -231,12 +231,14 @@ pub(crate) fn escapes(
     }
 
     if p.sid != cx.agent.sid {
-        let parent_gone = original.is_some_and(|o| o.ppid != cx.sentinel && p.ppid == cx.sentinel);
-        if parent_gone
-            && p.pgid == p.pid
-            && p.sid == p.pid
-            && original.is_some_and(|o| !alive_pid(cx, o.ppid) && o.ppid != cx.agent.pid)
-        {
+        // A daemon runs in a session of its own and lost its parent on purpose: either it
+        // was already the sentinel's child before the kill (the middle process of a
+        // double fork exited), or its parent, not the agent, is gone.
+        let orphaned_before_kill = !is_agent && original.is_some_and(|o| o.ppid == cx.sentinel);
+        let lost_its_launcher = original.is_some_and(|o| {
+            o.ppid != cx.agent.pid && o.ppid != cx.sentinel && !alive_pid(cx, o.ppid)
+        });
+        if orphaned_before_kill || lost_its_launcher {
             out.push(Escape::Daemonized);
         } else {
             out.push(Escape::NewSession);
@@ -250,31 +252,35 @@ pub(crate) fn escapes(
     }
 
     if !is_agent {
-        // Who was its parent, and is that parent gone?
-        if let Some(o) = original {
-            let parent = cx
-                .before_kill
-                .iter()
-                .find(|b| b.pid == o.ppid)
-                .or((o.ppid == cx.agent.pid).then_some(cx.agent));
-            let parent_dead = !alive_pid(cx, o.ppid);
-            if parent_dead {
-                if let Some(parent) = parent.filter(|pp| is_shell(pp)) {
-                    out.push(Escape::ShellTrue {
-                        shell_pid: parent.pid,
-                    });
-                } else if let Some(status) = &cx.agent_failed_before_kill {
-                    out.push(Escape::ExceptionPath {
-                        agent_status: status.clone(),
-                    });
-                } else if cx.plan.first_signal().as_raw() == libc::SIGKILL
-                    && !cx.plan.targets_group()
-                    && p.pgid == cx.agent.pgid
-                {
-                    out.push(Escape::UngroupedSigkill);
-                } else if !out.iter().any(|e| matches!(e, Escape::Daemonized)) {
-                    out.push(Escape::NoCleanup);
-                }
+        // Is its parent gone? A process first seen only now, already the sentinel's
+        // child, was born just before the kill and orphaned by it. (A process whose
+        // parent was gone before the kill was orphaned by its own tree, not by the kill.)
+        let orphaned_by_kill = match original {
+            Some(o) => o.ppid != cx.sentinel && !alive_pid(cx, o.ppid),
+            None => p.ppid == cx.sentinel,
+        };
+        if orphaned_by_kill {
+            let parent = original.and_then(|o| {
+                cx.before_kill
+                    .iter()
+                    .find(|b| b.pid == o.ppid)
+                    .or((o.ppid == cx.agent.pid).then_some(cx.agent))
+            });
+            if let Some(parent) = parent.filter(|pp| is_shell(pp)) {
+                out.push(Escape::ShellTrue {
+                    shell_pid: parent.pid,
+                });
+            } else if let Some(status) = &cx.agent_failed_before_kill {
+                out.push(Escape::ExceptionPath {
+                    agent_status: status.clone(),
+                });
+            } else if cx.plan.first_signal().as_raw() == libc::SIGKILL
+                && !cx.plan.targets_group()
+                && p.pgid == cx.agent.pgid
+            {
+                out.push(Escape::UngroupedSigkill);
+            } else if !out.iter().any(|e| matches!(e, Escape::Daemonized)) {
+                out.push(Escape::NoCleanup);
             }
         }
     }

@@ -121,13 +121,32 @@ pub struct FileChange {
     pub path: PathBuf,
     /// `created`, `modified`, `replaced` (renamed over) or `removed`.
     pub change: &'static str,
-    /// Surviving processes that have it, or its directory, open or as working directory.
+    /// Surviving processes that have it (or its directory) open or as working directory,
+    /// or else whose command line names the watched directory.
     pub writers: Vec<i32>,
 }
 
 /// Pids among `candidates` that have `path` (or a directory above it, up to `root`)
-/// open, or as their working directory.
+/// open, or as their working directory; failing that, those whose command line names
+/// `root` (a watcher started with `--dir <root>` opens its files only for an instant).
 pub(crate) fn likely_writers(path: &Path, root: &Path, candidates: &[i32]) -> Vec<i32> {
+    let by_files = holding(path, root, candidates);
+    if !by_files.is_empty() {
+        return by_files;
+    }
+    let needle = root.to_string_lossy().into_owned();
+    candidates
+        .iter()
+        .copied()
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.split(|b| *b == 0).any(|arg| String::from_utf8_lossy(arg).contains(&needle)))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn holding(path: &Path, root: &Path, candidates: &[i32]) -> Vec<i32> {
     candidates
         .iter()
         .copied()

@@ -281,7 +281,8 @@ impl Outcome {
             .iter()
             .map(|p| {
                 let ports = listening.ports_of(p.pid);
-                let marker = procs::carries_marker(p.pid, &self.run_id);
+                // A zombie has no environment left to read.
+                let marker = if p.is_zombie() { None } else { procs::carries_marker(p.pid, &self.run_id) };
                 let escapes = diagnosis::escapes(p, &ports, marker, &cx);
                 let missed_by = diagnosis::missed_by(p, marker, &cx);
                 let entry = observed

@@ -142,12 +142,10 @@ pub(crate) fn subtree(root: i32) -> Vec<ProcessInfo> {
 }
 
 /// Whether a process's environment carries `ORPHAN_CHECK_RUN=<run_id>`; `None` when the
-/// environment cannot be read (another user's process, a zombie).
+/// environment cannot be read (another user's process). An empty environment is
+/// `Some(false)`.
 pub(crate) fn carries_marker(pid: i32, run_id: &str) -> Option<bool> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    if environ.is_empty() {
-        return None;
-    }
     let wanted = format!("{}={run_id}", crate::RUN_ENV);
     Some(environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()))
 }

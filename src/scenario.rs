@@ -181,6 +181,10 @@ impl Scenario {
             })?
         };
         let ready_at = self.wait_ready(&tracker)?;
+        if !self.kill_after.is_zero() {
+            tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
+        }
+        // The tree as it is just before the kill: who was whose child, in which group.
         let before_kill = procs::subtree(sentinel.pid());
         // Read the agent at readiness, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
@@ -189,9 +193,6 @@ impl Scenario {
             .find(|p| p.pid == agent)
             .cloned()
             .or_else(|| procs::ProcessInfo::read(agent));
-        if !self.kill_after.is_zero() {
-            tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
-        }
         let dirs_before = crate::files::DirWatch::start(&self.dirs);
         let kill_started_at = clock.now();
         let plan_record = kill::execute(&self.plan, &sentinel, &tracker, agent);

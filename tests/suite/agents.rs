@@ -1,1 +1,182 @@
-//! The example agents (Python, Node) under every kill plan.
+//! The example agents (Python and Node, `fixtures/agents/`) under every kill plan.
+//!
+//! Each cell states how many processes survive, whether the agent itself is among them,
+//! and whether the dev server's port is still held one second after the kill. The
+//! reasons, per agent (see also `fixtures/agents/EXPECTED.md`):
+//!
+//! - cause 1, 2, `node_no_detached`: nothing stops the server; pid plans orphan it, group
+//!   plans reach it (it shares the agent's group; a group outlives its leader).
+//! - cause 3: cleanup in `finally`/atexit runs on SIGTERM, never on SIGKILL.
+//! - cause 4: `shell=True`; SIGKILL leaves the shell and the server, `terminate()` on
+//!   SIGTERM kills only the shell.
+//! - cause 5: the server catches SIGTERM/SIGINT and holds its port 3 s.
+//! - cause 6: the launcher forwards SIGTERM to the namespace's PID 1, which has no
+//!   handler and so ignores it; SIGKILL of the launcher orphans the whole namespace.
+//! - `fix_managed_subprocess`: `start_new_session=True` moves the server out of the
+//!   agent's group, so group kills miss it, and SIGHUP runs no `finally`.
+//! - `fix_atexit_registry`: the article's SIGTERM lambda cleans up but does not exit the
+//!   agent; the same group escape as above.
+//! - `node_wrapper_chain`: `npm run dev` is node → npm → sh → node; npm forwards SIGTERM
+//!   only to the shell.
+
+use std::time::Duration;
+
+use orphan_check::{Error, ExampleAgent, KillPlan, Ready, Scenario};
+use rstest::rstest;
+
+use crate::common::port;
+
+const DEADLINE: Duration = Duration::from_secs(1);
+
+fn plan(name: &str) -> KillPlan {
+    match name {
+        "sigkill" => KillPlan::sigkill(),
+        "sigterm" => KillPlan::sigterm(),
+        "term_then_kill" => KillPlan::sigterm_then_sigkill(Duration::from_millis(300)),
+        "int_group" => KillPlan::sigint_group(),
+        "kill_group" => KillPlan::sigkill_group(),
+        "hup_group" => KillPlan::sighup_group(),
+        other => panic!("no plan {other}"),
+    }
+}
+
+fn available(interpreter: &str) -> bool {
+    std::process::Command::new(interpreter)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// (survivors, the agent among them, port held)
+type Expect = (usize, bool, bool);
+const LEAK: Expect = (1, false, true);
+const CLEAN: Expect = (0, false, false);
+
+#[rstest]
+#[case::cause1_no_cleanup_sigkill(ExampleAgent::Cause1NoCleanup, &[], "sigkill", LEAK)]
+#[case::cause1_no_cleanup_sigterm(ExampleAgent::Cause1NoCleanup, &[], "sigterm", LEAK)]
+#[case::cause1_no_cleanup_term_then_kill(ExampleAgent::Cause1NoCleanup, &[], "term_then_kill", LEAK)]
+#[case::cause1_no_cleanup_int_group(ExampleAgent::Cause1NoCleanup, &[], "int_group", CLEAN)]
+#[case::cause1_no_cleanup_kill_group(ExampleAgent::Cause1NoCleanup, &[], "kill_group", CLEAN)]
+#[case::cause1_no_cleanup_hup_group(ExampleAgent::Cause1NoCleanup, &[], "hup_group", CLEAN)]
+#[case::cause1_exits_sigkill(ExampleAgent::Cause1NoCleanup, &["--exit"], "sigkill", LEAK)]
+#[case::cause1_exits_kill_group(ExampleAgent::Cause1NoCleanup, &["--exit"], "kill_group", CLEAN)]
+#[case::cause2_exception_path_sigkill(ExampleAgent::Cause2ExceptionPath, &[], "sigkill", LEAK)]
+#[case::cause2_exception_path_sigterm(ExampleAgent::Cause2ExceptionPath, &[], "sigterm", LEAK)]
+#[case::cause2_exception_path_term_then_kill(ExampleAgent::Cause2ExceptionPath, &[], "term_then_kill", LEAK)]
+#[case::cause2_exception_path_int_group(ExampleAgent::Cause2ExceptionPath, &[], "int_group", CLEAN)]
+#[case::cause2_exception_path_kill_group(ExampleAgent::Cause2ExceptionPath, &[], "kill_group", CLEAN)]
+#[case::cause2_exception_path_hup_group(ExampleAgent::Cause2ExceptionPath, &[], "hup_group", CLEAN)]
+#[case::cause3_sigkill_ungrouped_sigkill(ExampleAgent::Cause3SigkillUngrouped, &[], "sigkill", LEAK)]
+#[case::cause3_sigkill_ungrouped_sigterm(ExampleAgent::Cause3SigkillUngrouped, &[], "sigterm", CLEAN)]
+#[case::cause3_sigkill_ungrouped_term_then_kill(ExampleAgent::Cause3SigkillUngrouped, &[], "term_then_kill", CLEAN)]
+#[case::cause3_sigkill_ungrouped_int_group(ExampleAgent::Cause3SigkillUngrouped, &[], "int_group", CLEAN)]
+#[case::cause3_sigkill_ungrouped_kill_group(ExampleAgent::Cause3SigkillUngrouped, &[], "kill_group", CLEAN)]
+#[case::cause3_sigkill_ungrouped_hup_group(ExampleAgent::Cause3SigkillUngrouped, &[], "hup_group", CLEAN)]
+#[case::cause4_shell_true_sigkill(ExampleAgent::Cause4ShellTrue, &[], "sigkill", (2, false, true))]
+#[case::cause4_shell_true_sigterm(ExampleAgent::Cause4ShellTrue, &[], "sigterm", LEAK)]
+#[case::cause4_shell_true_term_then_kill(ExampleAgent::Cause4ShellTrue, &[], "term_then_kill", LEAK)]
+#[case::cause4_shell_true_int_group(ExampleAgent::Cause4ShellTrue, &[], "int_group", CLEAN)]
+#[case::cause4_shell_true_kill_group(ExampleAgent::Cause4ShellTrue, &[], "kill_group", CLEAN)]
+#[case::cause4_shell_true_hup_group(ExampleAgent::Cause4ShellTrue, &[], "hup_group", CLEAN)]
+#[case::cause5_slow_shutdown_sigkill(ExampleAgent::Cause5SlowShutdown, &[], "sigkill", LEAK)]
+#[case::cause5_slow_shutdown_sigterm(ExampleAgent::Cause5SlowShutdown, &[], "sigterm", LEAK)]
+#[case::cause5_slow_shutdown_term_then_kill(ExampleAgent::Cause5SlowShutdown, &[], "term_then_kill", LEAK)]
+#[case::cause5_slow_shutdown_int_group(ExampleAgent::Cause5SlowShutdown, &[], "int_group", LEAK)]
+#[case::cause5_slow_shutdown_kill_group(ExampleAgent::Cause5SlowShutdown, &[], "kill_group", CLEAN)]
+#[case::cause5_slow_shutdown_hup_group(ExampleAgent::Cause5SlowShutdown, &[], "hup_group", CLEAN)]
+#[case::cause6_pid1_sigkill(ExampleAgent::Cause6Pid1, &[], "sigkill", (3, false, true))]
+#[case::cause6_pid1_sigterm(ExampleAgent::Cause6Pid1, &[], "sigterm", (4, true, true))]
+#[case::cause6_pid1_term_then_kill(ExampleAgent::Cause6Pid1, &[], "term_then_kill", (3, false, true))]
+#[case::cause6_pid1_int_group(ExampleAgent::Cause6Pid1, &[], "int_group", CLEAN)]
+#[case::cause6_pid1_kill_group(ExampleAgent::Cause6Pid1, &[], "kill_group", CLEAN)]
+#[case::cause6_pid1_hup_group(ExampleAgent::Cause6Pid1, &[], "hup_group", CLEAN)]
+#[case::fix_managed_subprocess_sigkill(ExampleAgent::FixManagedSubprocess, &[], "sigkill", LEAK)]
+#[case::fix_managed_subprocess_sigterm(ExampleAgent::FixManagedSubprocess, &[], "sigterm", CLEAN)]
+#[case::fix_managed_subprocess_term_then_kill(ExampleAgent::FixManagedSubprocess, &[], "term_then_kill", CLEAN)]
+#[case::fix_managed_subprocess_int_group(ExampleAgent::FixManagedSubprocess, &[], "int_group", CLEAN)]
+#[case::fix_managed_subprocess_kill_group(ExampleAgent::FixManagedSubprocess, &[], "kill_group", LEAK)]
+#[case::fix_managed_subprocess_hup_group(ExampleAgent::FixManagedSubprocess, &[], "hup_group", LEAK)]
+#[case::fix_atexit_registry_sigkill(ExampleAgent::FixAtexitRegistry, &[], "sigkill", LEAK)]
+#[case::fix_atexit_registry_sigterm(ExampleAgent::FixAtexitRegistry, &[], "sigterm", (1, true, false))]
+#[case::fix_atexit_registry_term_then_kill(ExampleAgent::FixAtexitRegistry, &[], "term_then_kill", CLEAN)]
+#[case::fix_atexit_registry_int_group(ExampleAgent::FixAtexitRegistry, &[], "int_group", CLEAN)]
+#[case::fix_atexit_registry_kill_group(ExampleAgent::FixAtexitRegistry, &[], "kill_group", LEAK)]
+#[case::fix_atexit_registry_hup_group(ExampleAgent::FixAtexitRegistry, &[], "hup_group", LEAK)]
+#[case::node_no_detached_sigkill(ExampleAgent::NodeNoDetached, &[], "sigkill", LEAK)]
+#[case::node_no_detached_sigterm(ExampleAgent::NodeNoDetached, &[], "sigterm", LEAK)]
+#[case::node_no_detached_term_then_kill(ExampleAgent::NodeNoDetached, &[], "term_then_kill", LEAK)]
+#[case::node_no_detached_int_group(ExampleAgent::NodeNoDetached, &[], "int_group", CLEAN)]
+#[case::node_no_detached_kill_group(ExampleAgent::NodeNoDetached, &[], "kill_group", CLEAN)]
+#[case::node_no_detached_hup_group(ExampleAgent::NodeNoDetached, &[], "hup_group", CLEAN)]
+#[case::node_wrapper_chain_sigkill(ExampleAgent::NodeWrapperChain, &[], "sigkill", (3, false, true))]
+#[case::node_wrapper_chain_sigterm(ExampleAgent::NodeWrapperChain, &[], "sigterm", (3, false, true))]
+#[case::node_wrapper_chain_term_then_kill(ExampleAgent::NodeWrapperChain, &[], "term_then_kill", (3, false, true))]
+#[case::node_wrapper_chain_int_group(ExampleAgent::NodeWrapperChain, &[], "int_group", CLEAN)]
+#[case::node_wrapper_chain_kill_group(ExampleAgent::NodeWrapperChain, &[], "kill_group", CLEAN)]
+#[case::node_wrapper_chain_hup_group(ExampleAgent::NodeWrapperChain, &[], "hup_group", CLEAN)]
+fn example_agent(#[case] agent: ExampleAgent, #[case] extra: &[&str], #[case] plan_name: &str, #[case] expected: Expect) {
+    let interpreter = agent.command().get_program().to_string_lossy().into_owned();
+    if !available(&interpreter) {
+        eprintln!("skipped: {interpreter} is not installed");
+        return;
+    }
+    let (count, agent_survives, port_held) = expected;
+    let mut last_busy = None;
+    for _ in 0..5 {
+        let p = port();
+        let mut cmd = agent.command();
+        cmd.args(["--port", &p.to_string()]).args(extra);
+        let run = Scenario::new(cmd)
+            .ready_when(Ready::stdout_line("ready"))
+            .ready_timeout(Duration::from_secs(20))
+            .kill(plan(plan_name))
+            .watch_port(p)
+            .run();
+        let outcome = match run {
+            Ok(o) => o,
+            Err(Error::ExitedBeforeReady { status, stderr, .. }) if status == "exit status 77" => {
+                eprintln!("skipped: {}", stderr.lines().find(|l| l.contains("skip")).unwrap_or("not permitted here"));
+                return;
+            }
+            Err(e @ Error::PortBusy { .. }) => {
+                last_busy = Some(e);
+                continue;
+            }
+            Err(e) => panic!("the agent runs: {e}"),
+        };
+        let survivors = outcome.survivors_after(DEADLINE);
+        let report = || outcome.report();
+        assert_eq!(survivors.len(), count, "{}", report());
+        assert_eq!(survivors.iter().any(|s| s.process.pid == outcome.agent_pid()), agent_survives, "{}", report());
+        assert_eq!(!outcome.port_verdict(p, DEADLINE).free, port_held, "{}", report());
+        for s in &survivors {
+            assert!(!s.escapes.is_empty(), "survivor {} has no diagnosis\n{}", s.process.pid, report());
+        }
+        return;
+    }
+    panic!("no free port: {last_busy:?}");
+}
+
+#[test]
+fn shell_true_is_named_with_its_cause_and_hint() {
+    if !available("python3") {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let p = port();
+    let mut cmd = ExampleAgent::Cause4ShellTrue.command();
+    cmd.args(["--port", &p.to_string()]);
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .ready_timeout(Duration::from_secs(20))
+        .kill(KillPlan::sigterm())
+        .watch_port(p)
+        .run()
+        .unwrap();
+    let failure = outcome.check_port_free(p, DEADLINE).unwrap_err();
+    let text = failure.to_string();
+    assert!(text.contains("shell=True") && text.contains("(cause 4)"), "{text}");
+    assert!(text.contains("hint: avoid shell=True"), "{text}");
+    assert!(text.contains(&format!("PORT HELD  {p}")), "{text}");
+}

@@ -7,6 +7,7 @@ mod capture;
 mod cli;
 mod concurrency;
 mod errors;
+mod escapes;
 mod faults;
 mod lifeline;
 mod matrix;
