@@ -456,7 +456,7 @@ impl Report {
             pgid,
             sid,
             branch,
-            truncate(&entry.command, 60),
+            truncate(&short_command(&entry.command), 72),
             if extra.is_empty() {
                 String::new()
             } else {
@@ -494,6 +494,29 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// A command line for the tree: every word that is an absolute path (a fixture under
+/// `target/`, an interpreter under `/usr/bin`) is cut to its file name.
+fn short_command(command: &str) -> String {
+    command
+        .split_whitespace()
+        .map(|word| {
+            let quote = word.starts_with('\'') || word.starts_with('"');
+            let bare = word.trim_start_matches(['\'', '"']);
+            if bare.starts_with('/') && bare.len() > 1 {
+                let name = bare.rsplit('/').next().unwrap_or(bare);
+                if quote {
+                    format!("{}{name}", &word[..1])
+                } else {
+                    name.to_string()
+                }
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -580,6 +603,18 @@ fn replace_word(text: &str, word: &str, with: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_commands_show_file_names_not_paths() {
+        assert_eq!(
+            short_command("sh -c '/t/out/listener --quiet & /t/out/listener --port 1; wait'"),
+            "sh -c 'listener --quiet & listener --port 1; wait'"
+        );
+        assert_eq!(
+            short_command("/usr/bin/python3 /srv/a/dev_server.py --port 3000"),
+            "python3 dev_server.py --port 3000"
+        );
+    }
 
     #[test]
     fn redaction_masks_pids_and_times_but_not_ports() {

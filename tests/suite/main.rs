@@ -11,3 +11,4 @@ mod escapes;
 mod faults;
 mod lifeline;
 mod matrix;
+mod report;
