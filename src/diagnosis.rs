@@ -77,6 +77,9 @@ pub enum Escape {
         /// The parent that started it.
         parent: i32,
     },
+    /// Cause 6: it is PID 1 of a PID namespace (a container's init). The kernel drops
+    /// every signal it has no handler for, and nothing forwards signals to its children.
+    ContainerInit,
     /// Its parent survived (see the parent's escape) and keeps it alive.
     ParentSurvived {
         /// The surviving parent.
@@ -93,6 +96,7 @@ impl Escape {
             Escape::UngroupedSigkill => Some(3),
             Escape::ShellTrue { .. } => Some(4),
             Escape::SlowShutdown { .. } => Some(5),
+            Escape::ContainerInit => Some(6),
             _ => None,
         }
     }
@@ -115,6 +119,7 @@ impl Escape {
             Escape::EnvironmentScrubbed => "an environment-marker sweep (CI runners' tracking variables) cannot find it: track by cgroup or subreaper",
             Escape::Respawned { .. } => "a supervisor restarted it after the kill: stop the supervisor first, or kill the whole tree at once (cgroup.kill)",
             Escape::ParentSurvived { .. } => "it goes when its parent goes: fix the parent's escape first",
+            Escape::ContainerInit => "run a real init as PID 1 (tini, dumb-init, docker run --init) that forwards signals and reaps, or install handlers for SIGTERM/SIGINT",
         }
     }
 }
@@ -137,6 +142,7 @@ impl fmt::Display for Escape {
             Escape::EnvironmentScrubbed => f.write_str("environment scrubbed: ORPHAN_CHECK_RUN is gone from its environment"),
             Escape::Respawned { parent } => write!(f, "respawned: started after the kill by pid {parent}"),
             Escape::ParentSurvived { parent } => write!(f, "its parent (pid {parent}) survived and keeps it"),
+            Escape::ContainerInit => f.write_str("PID 1 of a PID namespace: signals without a handler are dropped and none are forwarded to its children (cause 6)"),
         }
     }
 }
@@ -208,6 +214,9 @@ pub(crate) fn escapes(
     if p.is_stopped() {
         out.push(Escape::Stopped);
     }
+    if p.pid_in_namespace == Some(1) {
+        out.push(Escape::ContainerInit);
+    }
 
     // Did the plan's signal reach this process, and what did it do with it?
     let signal = cx.plan.first_signal().as_raw();
@@ -252,14 +261,24 @@ pub(crate) fn escapes(
     }
 
     if !is_agent {
-        // Is its parent gone? A process first seen only now, already the sentinel's
-        // child, was born just before the kill and orphaned by it. (A process whose
-        // parent was gone before the kill was orphaned by its own tree, not by the kill.)
+        // Is its parent gone, and since when? A process already the sentinel's child at
+        // readiness was orphaned by its own tree before the kill (the agent exited on its
+        // own, or a middle process quit); one whose parent died since, or first seen only
+        // now as the sentinel's child, was orphaned by the kill.
+        let orphaned_before_kill = original.is_some_and(|o| o.ppid == cx.sentinel);
         let orphaned_by_kill = match original {
             Some(o) => o.ppid != cx.sentinel && !alive_pid(cx, o.ppid),
             None => p.ppid == cx.sentinel,
         };
-        if orphaned_by_kill {
+        let daemonized = out.iter().any(|e| matches!(e, Escape::Daemonized));
+        if orphaned_before_kill && !daemonized {
+            match &cx.agent_failed_before_kill {
+                Some(status) => out.push(Escape::ExceptionPath {
+                    agent_status: status.clone(),
+                }),
+                None => out.push(Escape::NoCleanup),
+            }
+        } else if orphaned_by_kill {
             let parent = original.and_then(|o| {
                 cx.before_kill
                     .iter()
@@ -279,7 +298,7 @@ pub(crate) fn escapes(
                 && p.pgid == cx.agent.pgid
             {
                 out.push(Escape::UngroupedSigkill);
-            } else if !out.iter().any(|e| matches!(e, Escape::Daemonized)) {
+            } else if !daemonized {
                 out.push(Escape::NoCleanup);
             }
         }
@@ -349,6 +368,7 @@ mod tests {
             uid: 0,
             sig_ignored: 0,
             sig_caught: 0,
+            pid_in_namespace: None,
         }
     }
 

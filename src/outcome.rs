@@ -62,6 +62,8 @@ struct Observed {
     files: Vec<FileChange>,
     /// Every process seen alive, by (pid, start time), with when it was first seen.
     seen: BTreeMap<(i32, u64), (ProcessInfo, Duration)>,
+    /// When `kill_remaining` began its cleanup.
+    cleanup_started: Option<Duration>,
 }
 
 /// The result of a run: ask it for verdicts.
@@ -144,6 +146,7 @@ impl Outcome {
             uid: u32::MAX,
             sig_ignored: 0,
             sig_caught: 0,
+            pid_in_namespace: None,
         });
         let mut seen = BTreeMap::new();
         seen.insert(
@@ -282,7 +285,11 @@ impl Outcome {
             .map(|p| {
                 let ports = listening.ports_of(p.pid);
                 // A zombie has no environment left to read.
-                let marker = if p.is_zombie() { None } else { procs::carries_marker(p.pid, &self.run_id) };
+                let marker = if p.is_zombie() {
+                    None
+                } else {
+                    procs::carries_marker(p.pid, &self.run_id)
+                };
                 let escapes = diagnosis::escapes(p, &ports, marker, &cx);
                 let missed_by = diagnosis::missed_by(p, marker, &cx);
                 let entry = observed
@@ -479,7 +486,16 @@ impl Outcome {
                 .iter()
                 .find(|r| r.pid == info.pid && r.at >= *first_seen);
             let survived = survivors.iter().any(|s| s.process.same_process(info));
-            let killed_in_cleanup = state.cleanup_kills.iter().any(|(pid, _)| *pid == info.pid);
+            // The harness's cleanup SIGKILLed it: the sentinel's loop named it, or it died
+            // of SIGKILL after the cleanup began (cgroup.kill got there first).
+            let killed_in_cleanup = state.cleanup_kills.iter().any(|(pid, _)| *pid == info.pid)
+                || reaped
+                    .zip(observed.cleanup_started)
+                    .is_some_and(|(r, started)| {
+                        r.at >= started
+                            && libc::WIFSIGNALED(r.status)
+                            && libc::WTERMSIG(r.status) == libc::SIGKILL
+                    });
             timeline.push(TimelineEntry {
                 pid: info.pid,
                 command: info.command(),
@@ -581,6 +597,7 @@ impl Outcome {
     /// gone. Returns how long that took. Dropping the outcome does the same.
     pub fn kill_remaining(&self, patience: Duration) -> Option<Duration> {
         let started = Instant::now();
+        self.observed().cleanup_started = Some(self.tracker.clock.now());
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill();
         }

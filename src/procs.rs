@@ -33,6 +33,9 @@ pub struct ProcessInfo {
     pub sig_ignored: u64,
     /// Signals with a handler installed.
     pub sig_caught: u64,
+    /// Its pid inside its own PID namespace, when that is not ours (a container): `1`
+    /// for the namespace's init.
+    pub pid_in_namespace: Option<i32>,
 }
 
 impl ProcessInfo {
@@ -54,6 +57,11 @@ impl ProcessInfo {
             uid: status.as_ref().map_or(u32::MAX, |s| s.ruid),
             sig_ignored: status.as_ref().map_or(0, |s| s.sigign),
             sig_caught: status.as_ref().map_or(0, |s| s.sigcgt),
+            pid_in_namespace: status
+                .as_ref()
+                .and_then(|s| s.nspid.as_ref())
+                .filter(|ids| ids.len() > 1)
+                .and_then(|ids| ids.last().copied()),
         })
     }
 
@@ -194,6 +202,7 @@ mod tests {
             uid: 0,
             sig_ignored: 1 << (15 - 1),
             sig_caught: 1 << (2 - 1),
+            pid_in_namespace: None,
         };
         assert!(info.ignores(15));
         assert!(!info.ignores(9));

@@ -181,18 +181,24 @@ impl Scenario {
             })?
         };
         let ready_at = self.wait_ready(&tracker)?;
-        if !self.kill_after.is_zero() {
-            tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
-        }
-        // The tree as it is just before the kill: who was whose child, in which group.
-        let before_kill = procs::subtree(sentinel.pid());
-        // Read the agent at readiness, not at fork: by now it has exec'd (through any
+        // The tree at readiness: who was whose child, in which group, before anything
+        // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
+        let mut before_kill = procs::subtree(sentinel.pid());
         let agent_info = before_kill
             .iter()
             .find(|p| p.pid == agent)
             .cloned()
             .or_else(|| procs::ProcessInfo::read(agent));
+        if !self.kill_after.is_zero() {
+            tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
+            // Add what was born during the delay; keep the first sighting of the rest.
+            for p in procs::subtree(sentinel.pid()) {
+                if !before_kill.iter().any(|b| b.same_process(&p)) {
+                    before_kill.push(p);
+                }
+            }
+        }
         let dirs_before = crate::files::DirWatch::start(&self.dirs);
         let kill_started_at = clock.now();
         let plan_record = kill::execute(&self.plan, &sentinel, &tracker, agent);

@@ -115,7 +115,12 @@ const CLEAN: Expect = (0, false, false);
 #[case::node_wrapper_chain_int_group(ExampleAgent::NodeWrapperChain, &[], "int_group", CLEAN)]
 #[case::node_wrapper_chain_kill_group(ExampleAgent::NodeWrapperChain, &[], "kill_group", CLEAN)]
 #[case::node_wrapper_chain_hup_group(ExampleAgent::NodeWrapperChain, &[], "hup_group", CLEAN)]
-fn example_agent(#[case] agent: ExampleAgent, #[case] extra: &[&str], #[case] plan_name: &str, #[case] expected: Expect) {
+fn example_agent(
+    #[case] agent: ExampleAgent,
+    #[case] extra: &[&str],
+    #[case] plan_name: &str,
+    #[case] expected: Expect,
+) {
     let interpreter = agent.command().get_program().to_string_lossy().into_owned();
     if !available(&interpreter) {
         eprintln!("skipped: {interpreter} is not installed");
@@ -136,7 +141,13 @@ fn example_agent(#[case] agent: ExampleAgent, #[case] extra: &[&str], #[case] pl
         let outcome = match run {
             Ok(o) => o,
             Err(Error::ExitedBeforeReady { status, stderr, .. }) if status == "exit status 77" => {
-                eprintln!("skipped: {}", stderr.lines().find(|l| l.contains("skip")).unwrap_or("not permitted here"));
+                eprintln!(
+                    "skipped: {}",
+                    stderr
+                        .lines()
+                        .find(|l| l.contains("skip"))
+                        .unwrap_or("not permitted here")
+                );
                 return;
             }
             Err(e @ Error::PortBusy { .. }) => {
@@ -148,10 +159,27 @@ fn example_agent(#[case] agent: ExampleAgent, #[case] extra: &[&str], #[case] pl
         let survivors = outcome.survivors_after(DEADLINE);
         let report = || outcome.report();
         assert_eq!(survivors.len(), count, "{}", report());
-        assert_eq!(survivors.iter().any(|s| s.process.pid == outcome.agent_pid()), agent_survives, "{}", report());
-        assert_eq!(!outcome.port_verdict(p, DEADLINE).free, port_held, "{}", report());
+        assert_eq!(
+            survivors
+                .iter()
+                .any(|s| s.process.pid == outcome.agent_pid()),
+            agent_survives,
+            "{}",
+            report()
+        );
+        assert_eq!(
+            !outcome.port_verdict(p, DEADLINE).free,
+            port_held,
+            "{}",
+            report()
+        );
         for s in &survivors {
-            assert!(!s.escapes.is_empty(), "survivor {} has no diagnosis\n{}", s.process.pid, report());
+            assert!(
+                !s.escapes.is_empty(),
+                "survivor {} has no diagnosis\n{}",
+                s.process.pid,
+                report()
+            );
         }
         return;
     }
@@ -176,7 +204,77 @@ fn shell_true_is_named_with_its_cause_and_hint() {
         .unwrap();
     let failure = outcome.check_port_free(p, DEADLINE).unwrap_err();
     let text = failure.to_string();
-    assert!(text.contains("shell=True") && text.contains("(cause 4)"), "{text}");
+    assert!(
+        text.contains("shell=True") && text.contains("(cause 4)"),
+        "{text}"
+    );
     assert!(text.contains("hint: avoid shell=True"), "{text}");
     assert!(text.contains(&format!("PORT HELD  {p}")), "{text}");
+}
+
+#[test]
+fn an_exception_before_the_kill_is_named_cause_2() {
+    if !available("python3") {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let p = port();
+    let mut cmd = ExampleAgent::Cause2ExceptionPath.command();
+    cmd.args(["--port", &p.to_string()]);
+    // The agent raises right after its ready line; the kill comes after it has exited.
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .ready_timeout(Duration::from_secs(20))
+        .kill_after(Duration::from_millis(500))
+        .kill(KillPlan::sigkill())
+        .run()
+        .unwrap();
+    assert!(
+        outcome.plan_record().agent_exited_before_kill,
+        "{}",
+        outcome.report()
+    );
+    let survivors = outcome.survivors_after(DEADLINE);
+    assert_eq!(survivors.len(), 1, "{}", outcome.report());
+    assert!(
+        matches!(&survivors[0].escapes[..], [orphan_check::Escape::ExceptionPath { agent_status }] if agent_status == "exit status 1"),
+        "{}",
+        outcome.report()
+    );
+    assert!(outcome.stderr().lines().any(|l| l.contains("Traceback")));
+}
+
+#[test]
+fn a_namespace_init_that_drops_sigterm_is_named_cause_6() {
+    if !available("python3") {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let p = port();
+    let mut cmd = ExampleAgent::Cause6Pid1.command();
+    cmd.args(["--port", &p.to_string()]);
+    let outcome = match Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .ready_timeout(Duration::from_secs(20))
+        .kill(KillPlan::sigterm())
+        .run()
+    {
+        Ok(o) => o,
+        Err(Error::ExitedBeforeReady { status, .. }) if status == "exit status 77" => {
+            eprintln!("skipped: PID namespaces are not permitted here");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let survivors = outcome.survivors_after(DEADLINE);
+    let init = survivors
+        .iter()
+        .find(|s| s.process.pid_in_namespace == Some(1))
+        .expect("the namespace's init survives");
+    assert!(
+        init.escapes.contains(&orphan_check::Escape::ContainerInit),
+        "{}",
+        outcome.report()
+    );
+    assert_eq!(init.escapes.iter().find_map(|e| e.cause()), Some(6));
 }
