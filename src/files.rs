@@ -140,7 +140,10 @@ pub(crate) fn likely_writers(path: &Path, root: &Path, candidates: &[i32]) -> Ve
         .copied()
         .filter(|pid| {
             fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.split(|b| *b == 0).any(|arg| String::from_utf8_lossy(arg).contains(&needle)))
+                .map(|c| {
+                    c.split(|b| *b == 0)
+                        .any(|arg| String::from_utf8_lossy(arg).contains(&needle))
+                })
                 .unwrap_or(false)
         })
         .collect()
