@@ -439,38 +439,33 @@ mod tests {
         );
     }
 
+    /// The escapes of an agent that survived alone, holding port 4000.
+    fn lone_agent(agent: &ProcessInfo, plan: &KillPlan) -> (Vec<Escape>, Vec<Cleanup>) {
+        let before = [agent.clone()];
+        let alive = [agent.clone()];
+        let c = cx(plan, agent, &before, &alive);
+        (escapes(agent, &[4000], Some(true), &c), missed_by(agent, Some(true), &c))
+    }
+
     #[test]
     fn an_ignored_sigterm_is_read_from_sigign() {
         let mut agent = proc(11, SENTINEL, 11, SENTINEL, "sigterm-ignorer");
         agent.sig_ignored = 1 << (libc::SIGTERM - 1);
-        let before = [agent.clone()];
-        let alive = [agent.clone()];
-        let plan = KillPlan::sigterm();
-        let got = escapes(
-            &agent,
-            &[4000],
-            Some(true),
-            &cx(&plan, &agent, &before, &alive),
-        );
+        let (got, missed) = lone_agent(&agent, &KillPlan::sigterm());
         assert_eq!(got, [Escape::SignalIgnored { signal: "SIGTERM" }]);
-        assert!(missed_by(&agent, Some(true), &cx(&plan, &agent, &before, &alive)).is_empty());
+        assert!(missed.is_empty());
     }
 
     #[test]
     fn a_caught_sigterm_with_a_port_is_a_slow_shutdown() {
         let mut agent = proc(11, SENTINEL, 11, SENTINEL, "slow-port-holde");
         agent.sig_caught = 1 << (libc::SIGTERM - 1);
-        let before = [agent.clone()];
-        let alive = [agent.clone()];
-        let plan = KillPlan::sigterm();
-        let got = escapes(
-            &agent,
-            &[4000],
-            Some(true),
-            &cx(&plan, &agent, &before, &alive),
-        );
+        let (got, _) = lone_agent(&agent, &KillPlan::sigterm());
         assert_eq!(got, [Escape::SlowShutdown { ports: vec![4000] }]);
         assert_eq!(got[0].cause(), Some(5));
+        // The same handler under SIGKILL means nothing: SIGKILL is never caught.
+        let (got, _) = lone_agent(&agent, &KillPlan::sigkill());
+        assert!(got.is_empty());
     }
 
     #[test]

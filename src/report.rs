@@ -21,7 +21,7 @@
 //! | `ready_ms`, `killed_ms` | number | since the start |
 //! | `deadline_ms` | integer \| null | the survivor deadline last checked |
 //! | `oracles` | array of string | `subreaper`, `cgroup`, `env-marker`: what was used |
-//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints` |
+//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints` |
 //! | `ports` | array | `port`, `free`, `checked_after_kill_ms`, `holders` (`pid`, `command`, `descendant`) |
 //! | `files` | array | `path`, `change`, `writers` |
 //! | `signals` | array | `signal`, `target`, `to`, `at_ms`, `delivered` |

@@ -161,7 +161,6 @@ impl Tracker {
 // Output is read before events in every round: an agent's last line was written before
 // its exit, so reading in this order never reports the exit ahead of that line.
 const STDOUT: usize = 0;
-const STDERR: usize = 1;
 const EVENTS: usize = 2;
 
 fn read_loop(shared: Arc<(Mutex<State>, Condvar)>, clock: Clock, fds: [OwnedFd; 3]) {
@@ -186,60 +185,31 @@ fn read_loop(shared: Arc<(Mutex<State>, Condvar)>, clock: Clock, fds: [OwnedFd; 
             // Drain what is there now; EAGAIN ends the turn, 0 bytes is end of file.
             loop {
                 match read(&fds[i], &mut buf) {
-                    Ok(0) => {
-                        open[i] = false;
-                        let (lock, cvar) = &*shared;
-                        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
-                        match i {
-                            STDOUT => {
-                                let now = clock.now();
-                                let State {
-                                    stdout,
-                                    ready_line,
-                                    ready_line_at,
-                                    ..
-                                } = &mut *state;
-                                stdout.finish(|line| {
-                                    note_ready_line(line, ready_line, ready_line_at, now)
-                                });
-                            }
-                            STDERR => state.stderr.finish(|_| {}),
-                            _ => state.sentinel_gone = true,
-                        }
-                        cvar.notify_all();
-                        break;
-                    }
                     Ok(n) => {
                         let (lock, cvar) = &*shared;
                         let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
-                        match i {
-                            EVENTS => {
-                                pending_event.extend_from_slice(&buf[..n]);
-                                let whole = pending_event.len() / EVENT_LEN * EVENT_LEN;
-                                for chunk in pending_event[..whole].chunks_exact(EVENT_LEN) {
-                                    let mut record = [0u8; EVENT_LEN];
-                                    record.copy_from_slice(chunk);
-                                    if let Some((event, at_ns)) = Event::decode(&record) {
-                                        apply(&mut state, event, clock.offset(at_ns));
-                                    }
+                        if i == EVENTS {
+                            if n == 0 {
+                                state.sentinel_gone = true;
+                            }
+                            pending_event.extend_from_slice(&buf[..n]);
+                            let whole = pending_event.len() / EVENT_LEN * EVENT_LEN;
+                            for chunk in pending_event[..whole].chunks_exact(EVENT_LEN) {
+                                let mut record = [0u8; EVENT_LEN];
+                                record.copy_from_slice(chunk);
+                                if let Some((event, at_ns)) = Event::decode(&record) {
+                                    apply(&mut state, event, clock.offset(at_ns));
                                 }
-                                pending_event.drain(..whole);
                             }
-                            STDOUT => {
-                                let now = clock.now();
-                                let State {
-                                    stdout,
-                                    ready_line,
-                                    ready_line_at,
-                                    ..
-                                } = &mut *state;
-                                stdout.feed(&buf[..n], |line| {
-                                    note_ready_line(line, ready_line, ready_line_at, now)
-                                });
-                            }
-                            _ => state.stderr.feed(&buf[..n], |_| {}),
+                            pending_event.drain(..whole);
+                        } else {
+                            record_output(&mut state, i == STDOUT, &buf[..n], clock.now());
                         }
                         cvar.notify_all();
+                        if n == 0 {
+                            open[i] = false;
+                            break;
+                        }
                     }
                     Err(Errno::INTR) => continue,
                     Err(Errno::AGAIN) => break,
@@ -254,6 +224,29 @@ fn read_loop(shared: Arc<(Mutex<State>, Condvar)>, clock: Clock, fds: [OwnedFd; 
     let (lock, cvar) = &*shared;
     lock.lock().unwrap_or_else(|e| e.into_inner()).sentinel_gone = true;
     cvar.notify_all();
+}
+
+/// Feeds output to its stream (end of file when `bytes` is empty), watching stdout for
+/// the readiness line.
+fn record_output(state: &mut State, is_stdout: bool, bytes: &[u8], now: Duration) {
+    let State {
+        stdout,
+        stderr,
+        ready_line,
+        ready_line_at,
+        ..
+    } = state;
+    let stream = if is_stdout { stdout } else { stderr };
+    let mut on_line = |line: &str| {
+        if is_stdout {
+            note_ready_line(line, ready_line, ready_line_at, now);
+        }
+    };
+    if bytes.is_empty() {
+        stream.finish(&mut on_line);
+    } else {
+        stream.feed(bytes, &mut on_line);
+    }
 }
 
 fn note_ready_line(

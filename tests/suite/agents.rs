@@ -24,21 +24,10 @@ use std::time::Duration;
 use orphan_check::{Error, ExampleAgent, KillPlan, Ready, Scenario};
 use rstest::rstest;
 
-use crate::common::port;
+use crate::common::{plan, port};
 
 const DEADLINE: Duration = Duration::from_secs(1);
 
-fn plan(name: &str) -> KillPlan {
-    match name {
-        "sigkill" => KillPlan::sigkill(),
-        "sigterm" => KillPlan::sigterm(),
-        "term_then_kill" => KillPlan::sigterm_then_sigkill(Duration::from_millis(300)),
-        "int_group" => KillPlan::sigint_group(),
-        "kill_group" => KillPlan::sigkill_group(),
-        "hup_group" => KillPlan::sighup_group(),
-        other => panic!("no plan {other}"),
-    }
-}
 
 fn available(interpreter: &str) -> bool {
     std::process::Command::new(interpreter)

@@ -8,9 +8,28 @@ use orphan_check::{Error, Fixture, Outcome, Report, Scenario};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
+/// The kill plan a test names: `sigkill`, `sigterm`, `term_then_kill` (300 ms grace),
+/// `int_group`, `kill_group`, `hup_group`.
+pub fn plan(name: &str) -> orphan_check::KillPlan {
+    use orphan_check::KillPlan;
+    match name {
+        "sigkill" => KillPlan::sigkill(),
+        "sigterm" => KillPlan::sigterm(),
+        "term_then_kill" => KillPlan::sigterm_then_sigkill(Duration::from_millis(300)),
+        "int_group" => KillPlan::sigint_group(),
+        "kill_group" => KillPlan::sigkill_group(),
+        "hup_group" => KillPlan::sighup_group(),
+        other => panic!("no plan {other}"),
+    }
+}
+
 /// A TCP port nobody listens on now.
 pub fn port() -> u16 {
-    portpicker::pick_unused_port().expect("a free port")
+    portpicker::pick_unused_port().unwrap_or_else(|| {
+        // portpicker gave up (its range is busy): ask the kernel for one.
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free port");
+        l.local_addr().expect("bound").port()
+    })
 }
 
 /// Runs the scenario `build` makes for a free port. Tests run in parallel (and under

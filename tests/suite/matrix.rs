@@ -20,12 +20,11 @@
 //! only when it outlives SIGTERM (`sigterm-ignorer`, `slow-port-holder` started
 //! directly).
 
-use std::time::Duration;
 
-use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+use orphan_check::{Fixture, Ready, Scenario};
 use rstest::rstest;
 
-use crate::common::{run_on_free_port, survivor_names, DEADLINE};
+use crate::common::{plan, run_on_free_port, survivor_names, DEADLINE};
 
 #[derive(Debug, Clone, Copy)]
 enum How {
@@ -39,17 +38,6 @@ enum How {
     Session,
 }
 
-fn plan(name: &str) -> KillPlan {
-    match name {
-        "sigkill" => KillPlan::sigkill(),
-        "sigterm" => KillPlan::sigterm(),
-        "term_then_kill" => KillPlan::sigterm_then_sigkill(Duration::from_millis(300)),
-        "int_group" => KillPlan::sigint_group(),
-        "kill_group" => KillPlan::sigkill_group(),
-        "hup_group" => KillPlan::sighup_group(),
-        other => panic!("no plan {other}"),
-    }
-}
 
 fn command(fixture: Fixture, how: How, port: u16) -> std::process::Command {
     let mut child_args = vec!["--port".to_string(), port.to_string()];
