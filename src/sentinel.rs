@@ -18,9 +18,9 @@
 //! post-fork code makes no allocation, takes no lock, never panics on purpose, and never
 //! touches `std` I/O. The calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
 //! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
-//! `sigprocmask`, `signalfd`, `fork`, `setpgid`, `write`, `read`, `chdir`, `execve`,
-//! `pidfd_open`, `pidfd_send_signal`, `kill`, `waitpid`, `poll`, `open`, `clock_gettime`,
-//! `rmdir` and `_exit`.
+//! `sigprocmask`, `signalfd`, `clone` (the agent, sharing memory until its exec),
+//! `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
+//! `kill`, `waitpid`, `poll`, `open`, `clock_gettime`, `rmdir` and `_exit`.
 //!
 //! # The lifeline
 //!
@@ -296,6 +296,9 @@ pub(crate) fn spawn(launch: &Launch) -> io::Result<Result<Spawned, (LaunchStage,
         .chain(std::iter::once(std::ptr::null()))
         .collect();
 
+    // The agent's stack between clone and exec. The sentinel gets its own copy of this
+    // buffer at fork; it must exist before the fork because nothing may allocate after.
+    let mut agent_stack = vec![0u8; AGENT_STACK];
     let plan = ChildPlan {
         program: launch.program.as_ptr(),
         argv: argv.as_ptr(),
@@ -315,6 +318,7 @@ pub(crate) fn spawn(launch: &Launch) -> io::Result<Result<Spawned, (LaunchStage,
             .cgroup_dir
             .as_ref()
             .map_or(std::ptr::null(), |c| c.as_ptr()),
+        agent_stack: agent_stack.as_mut_ptr(),
     };
 
     // SAFETY: `fork` is called with every resource the child needs already prepared in
@@ -420,7 +424,12 @@ struct ChildPlan {
     signals: SignalPlan,
     /// The scenario's cgroup directory, or null.
     cgroup_dir: *const c_char,
+    /// The bottom of the agent's clone stack (`AGENT_STACK` bytes).
+    agent_stack: *mut u8,
 }
+
+/// Stack size for the agent between clone and exec: a few frames of system calls.
+const AGENT_STACK: usize = 64 * 1024;
 
 // Fixed descriptor numbers in the sentinel after remapping.
 const SLOTS: usize = 7;
@@ -469,10 +478,17 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
         );
 
-        let agent = libc::fork();
-        if agent == 0 {
-            agent_main(plan);
-        }
+        // The agent is started like posix_spawn does: a child that shares the sentinel's
+        // memory (CLONE_VM) on a stack of its own, while the sentinel waits
+        // (CLONE_VFORK) until it has exec'd or failed. No page table is copied, so the
+        // cost does not grow with the size of the test process the sentinel came from.
+        let stack_top = plan.agent_stack.wrapping_add(AGENT_STACK) as usize & !15;
+        let agent = libc::clone(
+            agent_entry,
+            stack_top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (plan as *const ChildPlan).cast_mut().cast(),
+        );
         if agent < 0 {
             report_launch_failure(STAGE_FORK, errno());
             libc::_exit(1);
@@ -550,12 +566,23 @@ fn exit_sentinel(plan: &ChildPlan) -> ! {
     }
 }
 
-/// The agent's side of the second fork: join the group (and cgroup), wire stdio, reset
+/// Entry point of the agent's `clone`: `arg` is the sentinel's `ChildPlan`.
+extern "C" fn agent_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `&ChildPlan` the sentinel passed to `clone`; the sentinel is
+    // suspended (CLONE_VFORK) until this child execs or exits, so the plan stays valid
+    // and unchanged.
+    unsafe { agent_main(&*(arg as *const ChildPlan)) }
+}
+
+/// The agent's side of the clone: join the group (and cgroup), wire stdio, reset
 /// signals, exec. Never returns.
 ///
 /// # Safety
 ///
-/// Only in the child of the sentinel's `fork`; async-signal-safe calls only.
+/// Only in the child of the sentinel's `clone(CLONE_VM | CLONE_VFORK)`: it shares the
+/// sentinel's memory, so it writes nothing but its own stack and makes async-signal-safe
+/// system calls only. Signal dispositions and descriptors are its own copies (no
+/// CLONE_SIGHAND, no CLONE_FILES).
 unsafe fn agent_main(plan: &ChildPlan) -> ! {
     // SAFETY (whole function): plain system calls on this process's own descriptors and
     // on the C strings prepared before the first fork.
