@@ -368,6 +368,7 @@ mod tests {
             uid: 0,
             sig_ignored: 0,
             sig_caught: 0,
+            sig_pending: 0,
             pid_in_namespace: None,
         }
     }
@@ -444,7 +445,10 @@ mod tests {
         let before = [agent.clone()];
         let alive = [agent.clone()];
         let c = cx(plan, agent, &before, &alive);
-        (escapes(agent, &[4000], Some(true), &c), missed_by(agent, Some(true), &c))
+        (
+            escapes(agent, &[4000], Some(true), &c),
+            missed_by(agent, Some(true), &c),
+        )
     }
 
     #[test]

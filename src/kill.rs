@@ -349,7 +349,6 @@ pub(crate) fn execute(
                 .agent_exit()
                 .is_some();
             if !exited {
-                record.agent_needed_sigkill = true;
                 send(
                     sentinel,
                     tracker,
@@ -358,6 +357,13 @@ pub(crate) fn execute(
                     Target::Agent,
                     &mut record,
                 );
+                // The sentinel's answer decides, not our clock: on a loaded machine the
+                // agent may have died of SIGTERM while this thread waited for the CPU, and
+                // then the SIGKILL found it already reaped.
+                record.agent_needed_sigkill = record
+                    .sent
+                    .last()
+                    .is_some_and(|s| s.signal == "SIGKILL" && s.delivered);
             }
         }
     }

@@ -49,6 +49,7 @@ mod error;
 mod files;
 mod fixture;
 mod kill;
+mod netlink;
 mod outcome;
 mod output;
 mod ports;
@@ -74,6 +75,7 @@ pub use report::{
     redact, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION,
 };
 pub use scenario::Scenario;
+pub use sentinel::SentinelStart;
 
 /// The environment variable every agent gets: `ORPHAN_CHECK_RUN=<unique id>`.
 pub const RUN_ENV: &str = "ORPHAN_CHECK_RUN";

@@ -45,6 +45,7 @@ pub(crate) struct OutcomeParts {
     pub agent: i32,
     pub agent_info: Option<ProcessInfo>,
     pub ready_at: Duration,
+    pub kill_after: Duration,
     pub kill_started_at: Duration,
     pub killed_at: Duration,
     pub before_kill: Vec<ProcessInfo>,
@@ -79,6 +80,7 @@ pub struct Outcome {
     watched_ports: Vec<u16>,
     agent: ProcessInfo,
     ready_at: Duration,
+    kill_after: Duration,
     kill_started_at: Duration,
     killed_at: Duration,
     before_kill: Vec<ProcessInfo>,
@@ -146,6 +148,7 @@ impl Outcome {
             uid: u32::MAX,
             sig_ignored: 0,
             sig_caught: 0,
+            sig_pending: 0,
             pid_in_namespace: None,
         });
         let mut seen = BTreeMap::new();
@@ -168,6 +171,7 @@ impl Outcome {
             watched_ports: parts.watched_ports,
             agent,
             ready_at: parts.ready_at,
+            kill_after: parts.kill_after,
             kill_started_at: parts.kill_started_at,
             killed_at: parts.killed_at,
             before_kill: parts.before_kill,
@@ -248,8 +252,9 @@ impl Outcome {
         let sentinel = self.sentinel.pid();
         let mut alive: Vec<ProcessInfo> = procs::subtree(sentinel)
             .into_iter()
-            // A zombie child of the sentinel is a process the sentinel is reaping now.
-            .filter(|p| !(p.is_zombie() && p.ppid == sentinel))
+            // A zombie child of the sentinel is a process the sentinel is reaping now, and
+            // a process with SIGKILL pending is dying: neither survived.
+            .filter(|p| !(p.is_being_killed() || p.is_zombie() && p.ppid == sentinel))
             .collect();
         if let Some(cg) = &self.cgroup {
             // The cgroup also sees what left the tree by other means; add what the walk
@@ -339,9 +344,7 @@ impl Outcome {
         let until = self.after_kill(deadline.min(MAX_DEADLINE));
         let mut checks = 0;
         let verdict = loop {
-            let inodes = Listening::read()
-                .map(|l| l.on_port(port))
-                .unwrap_or_default();
+            let inodes = ports::on_port_fast(port).unwrap_or_default();
             let now = Instant::now();
             let since_kill = self.tracker.clock.now().saturating_sub(self.killed_at);
             if inodes.is_empty() {
@@ -573,6 +576,7 @@ impl Outcome {
             ready: self.ready.clone(),
             agent_pid: self.agent.pid,
             ready_ms: ms(self.ready_at),
+            kill_after_ms: self.kill_after.as_millis() as u64,
             killed_ms: ms(self.killed_at),
             deadline_ms: observed.deadline.map(|d| d.as_millis() as u64),
             oracles,

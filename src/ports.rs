@@ -2,27 +2,64 @@
 //!
 //! A port is *held* while a TCP socket in LISTEN state is bound to it (IPv4 or IPv6).
 //! TIME_WAIT entries and client connections do not count: they do not stop the next
-//! run from binding. Holders are found by matching the socket's inode against the
-//! `socket:[inode]` links in `/proc/<pid>/fd`, looking first in the scenario's tree and
-//! only then, to name a stranger, in every process.
+//! run from binding. The LISTEN sockets come from netlink `sock_diag` (see
+//! [`crate::netlink`]: the kernel sends only LISTEN sockets, and for one port only that
+//! port's), or from `/proc/net/tcp{,6}` when netlink is not allowed (a seccomp sandbox).
+//! Holders are found by matching the socket's inode against the `socket:[inode]` links
+//! in `/proc/<pid>/fd`, looking first in the scenario's tree and only then, to name a
+//! stranger, in every process.
 
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use procfs::net::TcpState;
 
+use crate::netlink::{self, ListenSocket};
 use crate::procs::ProcessInfo;
+
+/// Where a [`Listening`] table came from (for diagnostics and tests).
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Source {
+    /// Netlink `sock_diag`.
+    #[default]
+    Netlink,
+    /// `/proc/net/tcp` and `/proc/net/tcp6`.
+    Proc,
+}
+
+/// Set once opening a netlink socket failed (seccomp, an LSM): later reads go straight
+/// to `/proc` instead of failing the same way each time.
+static NETLINK_REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// The LISTEN sockets of this network namespace, by inode.
 #[derive(Debug, Default)]
 pub(crate) struct Listening {
     by_inode: HashMap<u64, u16>,
+    #[cfg_attr(not(test), allow(dead_code))]
+    source: Source,
 }
 
 impl Listening {
-    /// Reads `/proc/net/tcp` and `/proc/net/tcp6`.
+    /// Reads every LISTEN socket through netlink `sock_diag`, or from `/proc/net/tcp{,6}`
+    /// when netlink fails.
     pub(crate) fn read() -> io::Result<Listening> {
+        with_fallback(|| netlink_listening(None), Listening::read_proc, |l| l)
+    }
+
+    /// Reads every LISTEN socket through netlink `sock_diag` only.
+    #[cfg(test)]
+    pub(crate) fn read_netlink() -> io::Result<Listening> {
+        Ok(Listening::from_sockets(
+            netlink::listening(None)?,
+            Source::Netlink,
+        ))
+    }
+
+    /// Reads `/proc/net/tcp` and `/proc/net/tcp6`.
+    pub(crate) fn read_proc() -> io::Result<Listening> {
         let mut by_inode = HashMap::new();
         let v4 = procfs::net::tcp().map_err(io::Error::other)?;
         // A kernel without IPv6 has no tcp6 table: that is not an error.
@@ -32,7 +69,23 @@ impl Listening {
                 by_inode.insert(entry.inode, entry.local_address.port());
             }
         }
-        Ok(Listening { by_inode })
+        Ok(Listening {
+            by_inode,
+            source: Source::Proc,
+        })
+    }
+
+    fn from_sockets(sockets: Vec<ListenSocket>, source: Source) -> Listening {
+        Listening {
+            by_inode: sockets.into_iter().map(|s| (s.inode, s.port)).collect(),
+            source,
+        }
+    }
+
+    /// Where this table came from.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn source(&self) -> Source {
+        self.source
     }
 
     /// Inodes of the LISTEN sockets bound to `port`.
@@ -49,6 +102,9 @@ impl Listening {
 
     /// Ports `pid` listens on, sorted, without duplicates.
     pub(crate) fn ports_of(&self, pid: i32) -> Vec<u16> {
+        if self.by_inode.is_empty() {
+            return Vec::new();
+        }
         let mut ports: Vec<u16> = socket_inodes(pid)
             .into_iter()
             .filter_map(|inode| self.by_inode.get(&inode).copied())
@@ -59,33 +115,111 @@ impl Listening {
     }
 }
 
+/// Inodes of the LISTEN sockets bound to `port`, sorted: asks the kernel for that port
+/// only (its cost does not grow with the number of other listeners), and falls back to
+/// `/proc/net/tcp{,6}` when netlink fails.
+///
+/// The port checks that need no other port (`Outcome::port_verdict`, `Ready::Port`,
+/// the busy-port check before a start) are meant to call this instead of
+/// `Listening::read().on_port(port)`.
+pub(crate) fn on_port_fast(port: u16) -> io::Result<Vec<u64>> {
+    with_fallback(
+        || netlink_listening(Some(port)),
+        Listening::read_proc,
+        |l| l.on_port(port),
+    )
+}
+
+/// Netlink, unless it was refused before; remembers a refusal to open the socket.
+fn netlink_listening(port: Option<u16>) -> io::Result<Listening> {
+    if NETLINK_REFUSED.load(Ordering::Relaxed) {
+        return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+    }
+    match netlink::listening(port) {
+        Ok(sockets) => Ok(Listening::from_sockets(sockets, Source::Netlink)),
+        Err(e) => {
+            if refused(&e) {
+                NETLINK_REFUSED.store(true, Ordering::Relaxed);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Errors that will not go away: the sandbox or the kernel does not allow sock_diag.
+fn refused(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EPERM | libc::EACCES | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT | libc::ENOSYS
+        )
+    )
+}
+
+/// `fast`, or `slow` when `fast` fails; `then` picks the answer from the table.
+fn with_fallback<T>(
+    fast: impl FnOnce() -> io::Result<Listening>,
+    slow: impl FnOnce() -> io::Result<Listening>,
+    then: impl FnOnce(Listening) -> T,
+) -> io::Result<T> {
+    match fast() {
+        Ok(l) => Ok(then(l)),
+        Err(_) => slow().map(then),
+    }
+}
+
 /// The socket inodes among a process's open descriptors.
 pub(crate) fn socket_inodes(pid: i32) -> Vec<u64> {
+    let mut out = Vec::new();
+    for_each_socket(pid, |inode| {
+        out.push(inode);
+        false
+    });
+    out
+}
+
+/// Calls `f` with each socket inode among `pid`'s descriptors until it returns true;
+/// returns whether it did.
+fn for_each_socket(pid: i32, mut f: impl FnMut(u64) -> bool) -> bool {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
+        return false;
     };
-    dir.flatten()
-        .filter_map(|entry| std::fs::read_link(entry.path()).ok())
-        .filter_map(|target| {
-            let s = target.to_str()?;
-            s.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
-        })
-        .collect()
+    for entry in dir.flatten() {
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let inode = target
+            .to_str()
+            .and_then(|s| s.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok());
+        if let Some(inode) = inode {
+            if f(inode) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Which of `candidates` hold one of `inodes`.
 pub(crate) fn holders_among(inodes: &[u64], candidates: impl IntoIterator<Item = i32>) -> Vec<i32> {
+    if inodes.is_empty() {
+        return Vec::new();
+    }
     candidates
         .into_iter()
-        .filter(|pid| socket_inodes(*pid).iter().any(|i| inodes.contains(i)))
+        .filter(|pid| for_each_socket(*pid, |i| inodes.contains(&i)))
         .collect()
 }
 
 /// Which processes on the machine hold one of `inodes`: the slow path, used only to name
 /// a holder that is not in the scenario's tree.
 pub(crate) fn holders_anywhere(inodes: &[u64]) -> Vec<i32> {
-    let pids = procfs::process::all_processes()
-        .map(|all| all.flatten().map(|p| p.pid).collect::<Vec<_>>())
+    let pids: Vec<i32> = std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     holders_among(inodes, pids)
 }
@@ -123,4 +257,114 @@ pub struct PortVerdict {
     /// Who held it, when it was held. Empty when the holder could not be read (another
     /// user's process, without privileges).
     pub holders: Vec<PortHolder>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    /// The inode of a socket we hold, as `/proc/self/fd` shows it.
+    fn inode_of(fd: &impl AsRawFd) -> u64 {
+        std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .expect("own fd")
+            .ino()
+    }
+
+    #[test]
+    fn a_listener_is_seen_through_netlink_and_proc_with_the_same_inode() {
+        let v4 = TcpListener::bind("127.0.0.1:0").expect("bind v4");
+        // IPv6 may be disabled on the machine: then only IPv4 is checked.
+        let v6 = TcpListener::bind("[::1]:0").ok();
+        let mut expected = vec![(v4.local_addr().unwrap().port(), inode_of(&v4))];
+        if let Some(l) = &v6 {
+            expected.push((l.local_addr().unwrap().port(), inode_of(l)));
+        }
+
+        let netlink = Listening::read_netlink().expect("sock_diag answers");
+        assert_eq!(netlink.source(), Source::Netlink);
+        let proc = Listening::read_proc().expect("/proc/net/tcp reads");
+        assert_eq!(proc.source(), Source::Proc);
+        for (port, inode) in &expected {
+            assert_eq!(netlink.on_port(*port), [*inode], "netlink, port {port}");
+            assert_eq!(proc.on_port(*port), [*inode], "proc, port {port}");
+            assert_eq!(on_port_fast(*port).unwrap(), [*inode], "fast, port {port}");
+        }
+        let me = std::process::id() as i32;
+        let mut ports: Vec<u16> = expected.iter().map(|(p, _)| *p).collect();
+        ports.sort_unstable();
+        for l in [&netlink, &proc] {
+            let mine: Vec<u16> = l
+                .ports_of(me)
+                .into_iter()
+                .filter(|p| ports.contains(p))
+                .collect();
+            assert_eq!(mine, ports);
+        }
+        let inodes: Vec<u64> = expected.iter().map(|(_, i)| *i).collect();
+        assert_eq!(holders_among(&inodes, [me]), [me]);
+        assert!(holders_anywhere(&inodes).contains(&me));
+    }
+
+    #[test]
+    fn asking_for_one_port_returns_only_that_port() {
+        let wanted = TcpListener::bind("127.0.0.1:0").unwrap();
+        let others: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let port = wanted.local_addr().unwrap().port();
+        let sockets = netlink::listening(Some(port)).expect("sock_diag answers");
+        assert_eq!(
+            sockets,
+            [ListenSocket {
+                inode: inode_of(&wanted),
+                port
+            }]
+        );
+        let all = netlink::listening(None).unwrap();
+        for o in &others {
+            assert!(all.iter().any(|s| s.inode == inode_of(o)));
+        }
+    }
+
+    #[test]
+    fn a_closed_listener_is_gone_and_a_client_socket_never_counts() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server_side, _) = listener.accept().unwrap();
+        assert_eq!(on_port_fast(port).unwrap(), [inode_of(&listener)]);
+        drop(listener);
+        // The accepted connection still uses the port, but nothing listens on it.
+        assert!(on_port_fast(port).unwrap().is_empty());
+        assert!(Listening::read_proc().unwrap().on_port(port).is_empty());
+        drop((client, server_side));
+    }
+
+    #[test]
+    fn a_failing_netlink_falls_back_to_proc() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seccomp = || Err(io::Error::from_raw_os_error(libc::EPERM));
+        let got = with_fallback(seccomp, Listening::read_proc, |l| {
+            (l.source(), l.on_port(port))
+        })
+        .unwrap();
+        assert_eq!(got, (Source::Proc, vec![inode_of(&listener)]));
+        // Both failing is an error, not an empty (and so "free") answer.
+        let both = with_fallback(seccomp, seccomp, |l| l.on_port(port));
+        assert!(both.is_err());
+        assert!(refused(&io::Error::from_raw_os_error(libc::EPERM)));
+        assert!(!refused(&io::Error::from_raw_os_error(libc::ENOBUFS)));
+    }
+
+    #[test]
+    fn no_inodes_means_no_holders() {
+        assert!(holders_among(&[], [std::process::id() as i32]).is_empty());
+        assert!(Listening::default()
+            .ports_of(std::process::id() as i32)
+            .is_empty());
+    }
 }

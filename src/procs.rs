@@ -33,6 +33,8 @@ pub struct ProcessInfo {
     pub sig_ignored: u64,
     /// Signals with a handler installed.
     pub sig_caught: u64,
+    /// Signals pending for it (thread and process-wide), not yet acted on.
+    pub sig_pending: u64,
     /// Its pid inside its own PID namespace, when that is not ours (a container): `1`
     /// for the namespace's init.
     pub pid_in_namespace: Option<i32>,
@@ -40,7 +42,7 @@ pub struct ProcessInfo {
 
 impl ProcessInfo {
     /// Reads a process; `None` when it is gone (or unreadable).
-    pub(crate) fn read(pid: i32) -> Option<ProcessInfo> {
+    pub fn read(pid: i32) -> Option<ProcessInfo> {
         let process = Process::new(pid).ok()?;
         let stat = process.stat().ok()?;
         let status = process.status().ok();
@@ -57,6 +59,7 @@ impl ProcessInfo {
             uid: status.as_ref().map_or(u32::MAX, |s| s.ruid),
             sig_ignored: status.as_ref().map_or(0, |s| s.sigign),
             sig_caught: status.as_ref().map_or(0, |s| s.sigcgt),
+            sig_pending: status.as_ref().map_or(0, |s| s.sigpnd | s.shdpnd),
             pid_in_namespace: status
                 .as_ref()
                 .and_then(|s| s.nspid.as_ref())
@@ -82,6 +85,12 @@ impl ProcessInfo {
     /// True when stopped by a signal (`T`) or a tracer (`t`).
     pub fn is_stopped(&self) -> bool {
         self.state == 'T' || self.state == 't'
+    }
+
+    /// True when a SIGKILL is pending: it is dying, it just has not run since (on a
+    /// loaded machine that can take a while), so it is not a survivor.
+    pub fn is_being_killed(&self) -> bool {
+        self.sig_pending & (1 << (libc::SIGKILL - 1)) != 0
     }
 
     /// Whether `signal` (a raw number) is ignored.
@@ -202,6 +211,7 @@ mod tests {
             uid: 0,
             sig_ignored: 1 << (15 - 1),
             sig_caught: 1 << (2 - 1),
+            sig_pending: 0,
             pid_in_namespace: None,
         };
         assert!(info.ignores(15));

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::ports::Listening;
+use crate::ports;
 
 /// When the agent counts as ready to be killed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +58,8 @@ impl Ready {
     pub(crate) fn poll(&self) -> Option<bool> {
         match self {
             Ready::Port(port) => Some(
-                Listening::read()
-                    .map(|l| !l.on_port(*port).is_empty())
+                ports::on_port_fast(*port)
+                    .map(|inodes| !inodes.is_empty())
                     .unwrap_or(false),
             ),
             Ready::File(path) => Some(path.exists()),

@@ -19,9 +19,10 @@
 //! | `plan` | object | `name` (CLI token), `does`, `simulates` |
 //! | `agent_pid` | integer | the agent's pid |
 //! | `ready_ms`, `killed_ms` | number | since the start |
+//! | `kill_after_ms` | integer | the delay asked for between readiness and the kill |
 //! | `deadline_ms` | integer \| null | the survivor deadline last checked |
 //! | `oracles` | array of string | `subreaper`, `cgroup`, `env-marker`: what was used |
-//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints` |
+//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `sig_pending`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints` |
 //! | `ports` | array | `port`, `free`, `checked_after_kill_ms`, `holders` (`pid`, `command`, `descendant`) |
 //! | `files` | array | `path`, `change`, `writers` |
 //! | `signals` | array | `signal`, `target`, `to`, `at_ms`, `delivered` |
@@ -159,6 +160,8 @@ pub struct Report {
     pub agent_pid: i32,
     /// When it was ready, ms since the start.
     pub ready_ms: f64,
+    /// The extra delay between readiness and the kill, ms.
+    pub kill_after_ms: u64,
     /// When the plan finished, ms since the start.
     pub killed_ms: f64,
     /// The survivor deadline last checked, in ms.

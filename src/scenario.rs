@@ -16,10 +16,10 @@ use crate::cgroup::{CgroupMode, ScenarioCgroup};
 use crate::error::Error;
 use crate::kill::{self, KillPlan};
 use crate::outcome::{Outcome, OutcomeParts};
-use crate::ports::{self, Listening, PortHolder};
+use crate::ports::{self, PortHolder};
 use crate::procs;
 use crate::ready::{backoff, Ready};
-use crate::sentinel::{self, Launch, LaunchStage};
+use crate::sentinel::{self, Launch, LaunchStage, SentinelStart};
 use crate::tracker::{Clock, Tracker};
 use crate::RUN_ENV;
 
@@ -50,6 +50,7 @@ pub struct Scenario {
     ports: Vec<u16>,
     dirs: Vec<PathBuf>,
     cgroup: CgroupMode,
+    sentinel_start: SentinelStart,
 }
 
 impl Scenario {
@@ -66,6 +67,7 @@ impl Scenario {
             ports: Vec::new(),
             dirs: Vec::new(),
             cgroup: CgroupMode::Auto,
+            sentinel_start: SentinelStart::Auto,
         }
     }
 
@@ -117,6 +119,13 @@ impl Scenario {
         self
     }
 
+    /// How the sentinel process is started (default: fork a small caller, re-exec a
+    /// large one; see [`SentinelStart`]).
+    pub fn sentinel_start(mut self, start: SentinelStart) -> Self {
+        self.sentinel_start = start;
+        self
+    }
+
     /// Launches the agent under a sentinel, waits for readiness, and runs the kill plan.
     ///
     /// Every error leaves nothing of the scenario running.
@@ -146,7 +155,7 @@ impl Scenario {
         let launch = self.launch_spec(&program, &run_id, cgroup.as_ref())?;
 
         let clock = Clock::start();
-        let spawned = match sentinel::spawn(&launch) {
+        let spawned = match sentinel::spawn(&launch, self.sentinel_start) {
             Ok(Ok(spawned)) => spawned,
             Ok(Err((stage, errno))) => {
                 return Err(launch_error(stage, errno, &program));
@@ -218,6 +227,7 @@ impl Scenario {
             agent,
             agent_info,
             ready_at,
+            kill_after: self.kill_after,
             kill_started_at,
             killed_at,
             before_kill,
@@ -430,11 +440,10 @@ fn resolve_program(command: &Command) -> Result<PathBuf, Error> {
 }
 
 fn check_port_free_before(port: u16) -> Result<(), Error> {
-    let listening = Listening::read().map_err(|source| Error::Io {
-        what: "could not read /proc/net/tcp",
+    let inodes = ports::on_port_fast(port).map_err(|source| Error::Io {
+        what: "could not list the LISTEN sockets (netlink sock_diag and /proc/net/tcp)",
         source,
     })?;
-    let inodes = listening.on_port(port);
     if inodes.is_empty() {
         return Ok(());
     }

@@ -43,7 +43,7 @@
 //! [`Outcome`]: crate::Outcome
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
@@ -80,6 +80,56 @@ pub(crate) struct Spawned {
     /// The read ends of the agent's stdout and stderr.
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+}
+
+/// How the sentinel process is started.
+///
+/// Forking copies the calling process's page tables: cheap for a small test process,
+/// about 35 µs per MiB of resident memory for a large one (a test that loaded a model).
+/// Re-executing the calling program in sentinel mode costs the same whatever the
+/// caller's size (one `exec` of the test binary, about a millisecond).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SentinelStart {
+    /// `Exec` when the calling process has 64 MiB or more resident, `Fork` below. The
+    /// environment variable `ORPHAN_CHECK_SENTINEL_START=fork|exec` overrides it.
+    #[default]
+    Auto,
+    /// Fork the calling process.
+    Fork,
+    /// Start `/proc/self/exe` in sentinel mode (glibc targets; elsewhere this forks).
+    Exec,
+}
+
+/// Resident memory above which `Auto` re-executes instead of forking.
+const EXEC_ABOVE_BYTES: u64 = 64 << 20;
+
+impl SentinelStart {
+    /// The concrete way for this call.
+    fn resolve(self) -> SentinelStart {
+        let chosen = match self {
+            SentinelStart::Auto => match std::env::var("ORPHAN_CHECK_SENTINEL_START").as_deref() {
+                Ok("fork") => SentinelStart::Fork,
+                Ok("exec") => SentinelStart::Exec,
+                _ if resident_bytes() >= EXEC_ABOVE_BYTES => SentinelStart::Exec,
+                _ => SentinelStart::Fork,
+            },
+            other => other,
+        };
+        if cfg!(target_env = "gnu") {
+            chosen
+        } else {
+            SentinelStart::Fork
+        }
+    }
+}
+
+/// This process's resident memory, from `/proc/self/statm`.
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * rustix::param::page_size() as u64)
 }
 
 /// Where the agent failed before its `exec` succeeded.
@@ -275,7 +325,10 @@ impl Drop for SentinelHandle {
 ///
 /// On `Err((stage, errno))` the sentinel has already been told to clean up; dropping the
 /// handle inside finishes the job.
-pub(crate) fn spawn(launch: &Launch) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
+pub(crate) fn spawn(
+    launch: &Launch,
+    start: SentinelStart,
+) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
     let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC)?;
@@ -321,18 +374,24 @@ pub(crate) fn spawn(launch: &Launch) -> io::Result<Result<Spawned, (LaunchStage,
         agent_stack: agent_stack.as_mut_ptr(),
     };
 
-    // SAFETY: `fork` is called with every resource the child needs already prepared in
-    // `plan` (which borrows `launch`, `argv` and `envp`, alive until after `fork` returns
-    // in both processes). The child only runs `sentinel_main`, which makes
-    // async-signal-safe system calls and never returns (it ends in `_exit`).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: we are the freshly forked child; see `sentinel_main`.
-        unsafe { sentinel_main(&plan) }
-    }
+    let pid = if start.resolve() == SentinelStart::Exec {
+        spawn_by_exec(launch, &plan.inherited)?
+    } else {
+        // SAFETY: `fork` is called with every resource the child needs already prepared
+        // in `plan` (which borrows `launch`, `argv`, `envp` and `agent_stack`, alive
+        // until after `fork` returns in both processes). The child only runs
+        // `sentinel_main`, which makes async-signal-safe system calls and never returns
+        // (it ends in `_exit`).
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: we are the freshly forked child; see `sentinel_main`.
+            unsafe { sentinel_main(&plan) }
+        }
+        pid
+    };
 
     // The harness keeps only its own ends; closing the others makes EOF mean what it
     // should (lifeline, agent output, exec status).
@@ -369,6 +428,158 @@ pub(crate) fn spawn(launch: &Launch) -> io::Result<Result<Spawned, (LaunchStage,
         stdout: out_r,
         stderr: err_r,
     }))
+}
+
+/// First argument of a sentinel started by `exec`; a program without the hook (which
+/// cannot happen for a binary linking this crate) rejects it as an unknown option.
+const EXEC_FLAG: &CStr = c"--orphan-check-sentinel";
+/// `ORPHAN_CHECK_SENTINEL=<version>` in the exec'd sentinel's environment: the wire
+/// format of its arguments below.
+const EXEC_ENV: &CStr = c"ORPHAN_CHECK_SENTINEL=1";
+
+/// Starts `/proc/self/exe` in sentinel mode with `posix_spawn` (a `vfork`-like clone: no
+/// page tables copied). Its descriptors land in the fixed slots; the agent's launch
+/// travels as arguments:
+/// `[name, EXEC_FLAG, program, cwd, cgroup dir, argc, argv..., envp...]`.
+fn spawn_by_exec(launch: &Launch, inherited: &[RawFd; SLOTS]) -> io::Result<i32> {
+    // Copy every descriptor above the slots first, so that no dup2 action overwrites a
+    // descriptor a later action still reads.
+    let mut high = Vec::with_capacity(SLOTS);
+    for &fd in inherited {
+        if fd >= 0 {
+            // SAFETY: `fd` is an open descriptor owned by `launch` or `spawn` for the
+            // whole call; we only duplicate it.
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            high.push(Some(rustix::io::fcntl_dupfd_cloexec(borrowed, FIRST_FREE)?));
+        } else {
+            high.push(None);
+        }
+    }
+    let text = |c: &Option<CString>| c.clone().unwrap_or_default();
+    let mut args: Vec<CString> = vec![
+        c"orphan-sentinel".into(),
+        EXEC_FLAG.into(),
+        launch.program.clone(),
+        text(&launch.cwd),
+        text(&launch.cgroup_dir),
+        CString::new(launch.argv.len().to_string()).expect("digits"),
+    ];
+    args.extend(launch.argv.iter().cloned());
+    args.extend(launch.envp.iter().cloned());
+    let arg_ptrs: Vec<*mut c_char> = args
+        .iter()
+        .map(|a| a.as_ptr().cast_mut())
+        .chain(std::iter::once(std::ptr::null_mut()))
+        .collect();
+    let env_ptrs: [*mut c_char; 2] = [EXEC_ENV.as_ptr().cast_mut(), std::ptr::null_mut()];
+
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the file actions object is initialised before use and destroyed after;
+    // every pointer passed to posix_spawn (path, argv, envp) points into CStrings and
+    // arrays alive for the whole call; the descriptors in `high` are open.
+    let rc = unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        for (i, fd) in high.iter().enumerate() {
+            if let Some(fd) = fd {
+                libc::posix_spawn_file_actions_adddup2(
+                    &mut actions,
+                    fd.as_raw_fd(),
+                    3 + i as RawFd,
+                );
+            }
+        }
+        let rc = libc::posix_spawn(
+            &mut pid,
+            c"/proc/self/exe".as_ptr(),
+            &actions,
+            std::ptr::null(),
+            arg_ptrs.as_ptr(),
+            env_ptrs.as_ptr(),
+        );
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        rc
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(pid)
+}
+
+/// Runs before `main` in every process that links this crate (glibc passes `argc`,
+/// `argv` and `envp` to `.init_array` functions). In a process started by
+/// `spawn_by_exec` it becomes the sentinel and never returns; anywhere else it returns
+/// after comparing one argument.
+#[cfg(target_env = "gnu")]
+#[used]
+#[link_section = ".init_array"]
+static EXEC_HOOK: extern "C" fn(libc::c_int, *const *const c_char, *const *const c_char) =
+    exec_hook;
+
+#[cfg(target_env = "gnu")]
+extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *const *const c_char) {
+    // SAFETY: glibc passes the process's own argc/argv/envp, NUL-terminated strings in
+    // NULL-terminated arrays that live as long as the process.
+    unsafe {
+        if argc < 6 || argv.is_null() || envp.is_null() {
+            return;
+        }
+        let arg = |i: usize| CStr::from_ptr(*argv.add(i));
+        if arg(1) != EXEC_FLAG {
+            return;
+        }
+        let mut env = envp;
+        let mut ours = false;
+        while !(*env).is_null() {
+            ours |= CStr::from_ptr(*env) == EXEC_ENV;
+            env = env.add(1);
+        }
+        if !ours {
+            return;
+        }
+        // A fresh, single-threaded process: allocating here is fine.
+        let Some(agent_argc) = arg(5).to_str().ok().and_then(|n| n.parse::<usize>().ok()) else {
+            libc::_exit(126);
+        };
+        let argc = argc as usize;
+        if 6 + agent_argc > argc {
+            libc::_exit(126);
+        }
+        let optional = |i: usize| {
+            if arg(i).is_empty() {
+                std::ptr::null()
+            } else {
+                *argv.add(i)
+            }
+        };
+        let mut agent_argv: Vec<*const c_char> =
+            (6..6 + agent_argc).map(|i| *argv.add(i)).collect();
+        agent_argv.push(std::ptr::null());
+        let mut agent_envp: Vec<*const c_char> =
+            (6 + agent_argc..argc).map(|i| *argv.add(i)).collect();
+        agent_envp.push(std::ptr::null());
+        let mut agent_stack = vec![0u8; AGENT_STACK];
+        let cgroup_dir = optional(4);
+        let plan = ChildPlan {
+            program: *argv.add(2),
+            argv: agent_argv.as_ptr(),
+            envp: agent_envp.as_ptr(),
+            cwd: optional(3),
+            inherited: [
+                FD_CONTROL,
+                FD_EVENTS,
+                FD_STDOUT,
+                FD_STDERR,
+                FD_EXEC_STATUS,
+                FD_DEVNULL,
+                if cgroup_dir.is_null() { -1 } else { FD_CGROUP },
+            ],
+            signals: SignalPlan::new(),
+            cgroup_dir,
+            agent_stack: agent_stack.as_mut_ptr(),
+        };
+        sentinel_main(&plan)
+    }
 }
 
 /// Signal sets and dispositions, built before `fork`.
@@ -709,6 +920,12 @@ impl Tree {
 
     /// SIGKILL every direct child, reap, repeat until `ECHILD`.
     fn kill_all(&mut self, sigfd: RawFd) {
+        if !self.agent_reaped {
+            // One atomic blow for everyone still in the agent's group (the group id is
+            // pinned while the agent is unreaped); the loop below gets the escapers.
+            // SAFETY: plain syscall on the agent's own group.
+            unsafe { libc::kill(-self.agent, libc::SIGKILL) };
+        }
         loop {
             self.reap_available();
             if self.empty {

@@ -28,7 +28,6 @@ use crate::common::{plan, port};
 
 const DEADLINE: Duration = Duration::from_secs(1);
 
-
 fn available(interpreter: &str) -> bool {
     std::process::Command::new(interpreter)
         .arg("--version")

@@ -20,7 +20,6 @@
 //! only when it outlives SIGTERM (`sigterm-ignorer`, `slow-port-holder` started
 //! directly).
 
-
 use orphan_check::{Fixture, Ready, Scenario};
 use rstest::rstest;
 
@@ -37,7 +36,6 @@ enum How {
     /// `agent --how session`: the child calls setsid().
     Session,
 }
-
 
 fn command(fixture: Fixture, how: How, port: u16) -> std::process::Command {
     let mut child_args = vec!["--port".to_string(), port.to_string()];

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Regenerates docs/matrix.md with `orphan-check matrix` and fails when the table
+# changed. Header lines (starting with `<!--`: tool versions, kernel, date) are ignored.
+#
+# Needs tini and dumb-init installed (`apt-get install -y tini dumb-init`), or their
+# sections read "skipped" and the check fails. Uses $ORPHAN_CHECK_BIN when set, else
+# builds target/release/orphan-check.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bin="${ORPHAN_CHECK_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --bin orphan-check
+  bin=target/release/orphan-check
+fi
+
+fresh="$(mktemp)"
+trap 'rm -f "$fresh"' EXIT
+"$bin" matrix >"$fresh"
+
+if ! diff -u <(grep -v '^<!--' docs/matrix.md) <(grep -v '^<!--' "$fresh"); then
+  echo "docs/matrix.md is out of date: regenerate it with" >&2
+  echo "  cargo run --release --bin orphan-check -- matrix --json docs/matrix.json > docs/matrix.md" >&2
+  exit 1
+fi
+echo "docs/matrix.md is up to date"

@@ -1,0 +1,516 @@
+//! `orphan-check matrix`: every escape fixture under each wrapper (`tini`, `dumb-init`,
+//! `setsid`…) and each kill plan, and a table of what survived.
+//!
+//! A wrapper's words are put before the fixture's command, so the wrapper is the agent
+//! the plan kills. Scenarios run on a pool of threads (each one owns its tree, its port
+//! and its directory), and the table is assembled in a fixed order, so the output
+//! depends only on what survived. Versions, kernel and date go in `<!-- … -->` header
+//! lines, which a regeneration check ignores.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use orphan_check::{Error, Fixture, KillPlan, Ready, Scenario};
+use serde_json::json;
+
+use crate::output::write_file;
+use crate::parse;
+use crate::{Fatal, Verdict};
+
+/// The wrappers measured when none is given. `tini` needs `--` before a command with
+/// options of its own; `setsid` needs `-w`, or (the agent leading its process group) it
+/// forks, returns at once, and the scenario ends before the fixture is ready.
+const DEFAULT_WRAPPERS: [&str; 6] = [
+    "",
+    "tini --",
+    "tini -g --",
+    "dumb-init",
+    "timeout -s KILL 3600",
+    "setsid -w",
+];
+
+/// Counts from here on are shown as `10+ left`: only a fork storm gets there, and how
+/// many of its short-lived children are caught alive depends on timing.
+const MANY: usize = 10;
+
+/// Fixtures that take `--port N` and listen on it.
+const LISTENERS: [Fixture; 12] = [
+    Fixture::Listener,
+    Fixture::SigtermIgnorer,
+    Fixture::ShellForkTree,
+    Fixture::SlowPortHolder,
+    Fixture::DoubleForkDaemon,
+    Fixture::SetsidEscaper,
+    Fixture::PgidEscaper,
+    Fixture::EnvScrubber,
+    Fixture::Respawner,
+    Fixture::WrapperChain,
+    Fixture::ExecReplace,
+    Fixture::PdeathsigChild,
+];
+
+/// Options of `orphan-check matrix`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A wrapper command put before each fixture, e.g. 'tini -g --'; '' for none
+    /// (repeatable). Default: '', tini, 'tini -g', dumb-init, 'timeout -s KILL 3600',
+    /// setsid. Wrappers not installed are reported as skipped.
+    #[arg(long = "wrapper", value_name = "WORDS")]
+    wrappers: Vec<String>,
+
+    /// Only this fixture (repeatable). Default: every fixture except `agent`.
+    #[arg(long = "fixture", value_name = "NAME", value_parser = fixture_name)]
+    fixtures: Vec<Fixture>,
+
+    /// Only this kill plan (repeatable). Default: all six.
+    #[arg(long = "plan", value_name = "PLAN", value_parser = parse::kill_plan)]
+    plans: Vec<KillPlan>,
+
+    /// The grace of the term-then-kill plan.
+    #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse::positive_duration)]
+    grace: Duration,
+
+    /// How long after the kill a descendant may live before it counts as a survivor.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse::positive_duration)]
+    deadline: Duration,
+
+    /// How long to wait for each fixture's ready line.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::positive_duration)]
+    ready_timeout: Duration,
+
+    /// Scenarios run at the same time.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: u16,
+
+    /// Also write the table as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn fixture_name(name: &str) -> Result<Fixture, String> {
+    Fixture::from_name(name)
+        .ok_or_else(|| format!("unknown fixture {name:?} (see `orphan-check fixture --list`)"))
+}
+
+/// One wrapper of the table.
+struct Wrapper {
+    words: Vec<String>,
+    /// `<tool> --version`'s first line; `None` when the tool is not installed.
+    version: Option<String>,
+}
+
+impl Wrapper {
+    fn label(&self) -> String {
+        if self.words.is_empty() {
+            "no wrapper".into()
+        } else {
+            format!("`{}`", self.words.join(" "))
+        }
+    }
+
+    fn text(&self) -> String {
+        self.words.join(" ")
+    }
+}
+
+/// What one cell found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cell {
+    /// Nothing alive at the deadline.
+    Clean,
+    /// These (`comm` names) were alive at the deadline.
+    Left(Vec<String>),
+    /// The scenario could not run.
+    Failed(String),
+}
+
+impl Cell {
+    fn text(&self) -> String {
+        match self {
+            Cell::Clean => "clean".into(),
+            Cell::Left(names) if names.len() >= MANY => format!("{MANY}+ left"),
+            Cell::Left(names) => format!("{} left", names.len()),
+            Cell::Failed(why) => format!("error: {why}"),
+        }
+    }
+}
+
+/// Runs the subcommand.
+pub fn main(args: Args) -> Result<Verdict, Fatal> {
+    let words: Vec<String> = if args.wrappers.is_empty() {
+        DEFAULT_WRAPPERS.iter().map(|w| w.to_string()).collect()
+    } else {
+        args.wrappers.clone()
+    };
+    let wrappers: Vec<Wrapper> = words
+        .iter()
+        .map(|w| {
+            let words: Vec<String> = w.split_whitespace().map(str::to_owned).collect();
+            let version = match words.first() {
+                None => Some(String::new()),
+                Some(tool) => version_of(tool),
+            };
+            Wrapper { words, version }
+        })
+        .collect();
+    let fixtures: Vec<Fixture> = if args.fixtures.is_empty() {
+        Fixture::ALL
+            .into_iter()
+            .filter(|f| *f != Fixture::Agent)
+            .collect()
+    } else {
+        args.fixtures.clone()
+    };
+    let plans: Vec<KillPlan> = if args.plans.is_empty() {
+        KillPlan::all(args.grace).to_vec()
+    } else {
+        args.plans.clone()
+    };
+
+    let (nf, np) = (fixtures.len(), plans.len());
+    let jobs: Vec<(usize, usize, usize)> = wrappers
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.version.is_some())
+        .flat_map(|(w, _)| (0..nf).flat_map(move |f| (0..np).map(move |p| (w, f, p))))
+        .collect();
+    let cells = run_all(&args, &wrappers, &fixtures, &plans, &jobs);
+
+    let header = Header {
+        kernel: first_line(Command::new("uname").arg("-r")).unwrap_or_else(|| "unknown".into()),
+        date: today(),
+    };
+    print!(
+        "{}",
+        markdown(&args, &header, &wrappers, &fixtures, &plans, &cells)
+    );
+    if let Some(path) = &args.json {
+        let doc = json_doc(&args, &header, &wrappers, &fixtures, &plans, &cells);
+        let text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| Fatal(format!("could not serialize the matrix: {e}")))?;
+        write_file(path, &(text + "\n"))?;
+    }
+    Ok(Verdict::Clean)
+}
+
+/// Cells by (wrapper, fixture, plan) index.
+type Cells = std::collections::BTreeMap<(usize, usize, usize), Cell>;
+
+/// Runs the jobs on a pool of `args.jobs` threads.
+fn run_all(
+    args: &Args,
+    wrappers: &[Wrapper],
+    fixtures: &[Fixture],
+    plans: &[KillPlan],
+    jobs: &[(usize, usize, usize)],
+) -> Cells {
+    let next = AtomicUsize::new(0);
+    let cells = Mutex::new(Cells::new());
+    let threads = usize::from(args.jobs).min(jobs.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(w, f, p)) = jobs.get(i) else {
+                    break;
+                };
+                let cell = run_cell(args, &wrappers[w], fixtures[f], plans[p], i);
+                cells
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((w, f, p), cell);
+            });
+        }
+    });
+    cells.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One scenario: the fixture under the wrapper, killed by the plan.
+fn run_cell(args: &Args, wrapper: &Wrapper, fixture: Fixture, plan: KillPlan, n: usize) -> Cell {
+    let dir = (fixture == Fixture::FileWatcher).then(|| {
+        std::env::temp_dir().join(format!("orphan-check-matrix-{}-{n}", std::process::id()))
+    });
+    if let Some(d) = &dir {
+        if let Err(e) = std::fs::create_dir_all(d) {
+            return Cell::Failed(format!("temp dir: {e}"));
+        }
+    }
+    let cell = run_scenario(args, wrapper, fixture, plan, dir.as_deref());
+    if let Some(d) = &dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    cell
+}
+
+fn run_scenario(
+    args: &Args,
+    wrapper: &Wrapper,
+    fixture: Fixture,
+    plan: KillPlan,
+    dir: Option<&Path>,
+) -> Cell {
+    let listens = LISTENERS.contains(&fixture);
+    // A port picked free can be taken by a parallel scenario before the start; the
+    // harness then refuses with PortBusy, and another port is tried.
+    for _ in 0..5 {
+        let port = if listens { free_port() } else { None };
+        let mut command = match wrapper.words.split_first() {
+            Some((tool, rest)) => {
+                let mut c = Command::new(tool);
+                c.args(rest).arg(fixture.path());
+                c
+            }
+            None => fixture.command(),
+        };
+        if let Some(p) = port {
+            command.arg("--port").arg(p.to_string());
+        }
+        if let Some(d) = dir {
+            command.arg("--dir").arg(d);
+        }
+        if fixture == Fixture::ForkStorm {
+            // Exactly ten long-lived children, so the count does not grow with time.
+            command.args(["--max", &MANY.to_string()]);
+        }
+        let mut scenario = Scenario::new(command)
+            .ready_when(Ready::stdout_line("ready"))
+            .ready_timeout(args.ready_timeout)
+            .kill(plan);
+        if let Some(p) = port {
+            scenario = scenario.watch_port(p);
+        }
+        let outcome = match scenario.run() {
+            Ok(o) => o,
+            Err(Error::PortBusy { .. }) => continue,
+            Err(Error::ExitedBeforeReady { status, .. }) => {
+                return Cell::Failed(format!("exited before ready ({status})"))
+            }
+            Err(Error::NeverReady { .. }) => return Cell::Failed("never ready".into()),
+            Err(e) => return Cell::Failed(e.to_string()),
+        };
+        let mut names: Vec<String> = outcome
+            .survivors_after(args.deadline)
+            .into_iter()
+            .map(|s| s.process.comm)
+            .collect();
+        names.sort();
+        outcome.kill_remaining(Duration::from_secs(10));
+        return if names.is_empty() {
+            Cell::Clean
+        } else {
+            Cell::Left(names)
+        };
+    }
+    Cell::Failed("no free port after 5 tries".into())
+}
+
+/// A TCP port nobody listens on now (the kernel's pick for an ephemeral bind).
+fn free_port() -> Option<u16> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .ok()
+}
+
+/// `<tool> --version`'s first non-empty line (stdout, else stderr); `None` when the tool
+/// cannot be started.
+fn version_of(tool: &str) -> Option<String> {
+    if !on_path(tool) {
+        return None;
+    }
+    Some(first_line(Command::new(tool).arg("--version")).unwrap_or_default())
+}
+
+fn on_path(tool: &str) -> bool {
+    if tool.contains('/') {
+        return Path::new(tool).is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+fn first_line(command: &mut Command) -> Option<String> {
+    let out = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .ok()?;
+    [out.stdout, out.stderr].iter().find_map(|bytes| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
+    })
+}
+
+struct Header {
+    kernel: String,
+    date: String,
+}
+
+/// Today's UTC date, `YYYY-MM-DD` (civil-from-days, Howard Hinnant's algorithm).
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The markdown table: one section per wrapper, a row per fixture, a column per plan.
+fn markdown(
+    args: &Args,
+    header: &Header,
+    wrappers: &[Wrapper],
+    fixtures: &[Fixture],
+    plans: &[KillPlan],
+    cells: &Cells,
+) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "<!-- generated by `orphan-check matrix` on {}, Linux {} -->\n",
+        header.date, header.kernel
+    ));
+    for w in wrappers.iter().filter(|w| !w.words.is_empty()) {
+        out.push_str(&format!(
+            "<!-- {}: {} -->\n",
+            w.text(),
+            w.version.as_deref().unwrap_or("not installed")
+        ));
+    }
+    out.push_str(&format!(
+        "\nWhat was still alive {} after the kill, for each fixture started under each \
+         wrapper and killed by each plan (`term-then-kill` with a {} grace). `clean`: \
+         nothing; `N left`: N descendants survived (`{MANY}+ left`: ten or more, a fork storm \
+         whose exact count depends on timing). Regenerate with `orphan-check matrix`.\n",
+        human(args.deadline),
+        human(args.grace)
+    ));
+    for (wi, w) in wrappers.iter().enumerate() {
+        out.push('\n');
+        if w.version.is_none() {
+            out.push_str(&format!("### {}: skipped (not installed)\n", w.label()));
+            continue;
+        }
+        out.push_str(&format!("### {}\n\n", w.label()));
+        out.push_str("| fixture |");
+        for p in plans {
+            out.push_str(&format!(" {} |", p.name()));
+        }
+        out.push_str("\n|---|");
+        for _ in plans {
+            out.push_str("---|");
+        }
+        out.push('\n');
+        for (fi, f) in fixtures.iter().enumerate() {
+            out.push_str(&format!("| `{}` |", f.name()));
+            for pi in 0..plans.len() {
+                let text = cells
+                    .get(&(wi, fi, pi))
+                    .map_or_else(|| "?".into(), Cell::text);
+                out.push_str(&format!(" {} |", text.replace('|', "\\|")));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn json_doc(
+    args: &Args,
+    header: &Header,
+    wrappers: &[Wrapper],
+    fixtures: &[Fixture],
+    plans: &[KillPlan],
+    cells: &Cells,
+) -> serde_json::Value {
+    let wrappers: Vec<serde_json::Value> = wrappers
+        .iter()
+        .enumerate()
+        .map(|(wi, w)| {
+            let mut rows = Vec::new();
+            for (fi, f) in fixtures.iter().enumerate() {
+                for (pi, p) in plans.iter().enumerate() {
+                    let Some(cell) = cells.get(&(wi, fi, pi)) else {
+                        continue;
+                    };
+                    rows.push(json!({
+                        "fixture": f.name(),
+                        "plan": p.name(),
+                        "result": cell.text(),
+                        "survivors": match cell {
+                            Cell::Left(names) => names.clone(),
+                            _ => Vec::new(),
+                        },
+                        "error": match cell {
+                            Cell::Failed(why) => Some(why.clone()),
+                            _ => None,
+                        },
+                    }));
+                }
+            }
+            json!({
+                "wrapper": w.text(),
+                "installed": w.version.is_some(),
+                "version": w.version.as_deref().filter(|v| !v.is_empty()),
+                "cells": rows,
+            })
+        })
+        .collect();
+    json!({
+        "schema": "orphan-check/matrix",
+        "schema_version": 1,
+        "date": header.date,
+        "kernel": header.kernel,
+        "deadline_ms": args.deadline.as_millis() as u64,
+        "grace_ms": args.grace.as_millis() as u64,
+        "wrappers": wrappers,
+    })
+}
+
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    #[test]
+    fn cell_texts() {
+        assert_eq!(Cell::Clean.text(), "clean");
+        assert_eq!(Cell::Left(vec!["a".into(), "b".into()]).text(), "2 left");
+        assert_eq!(Cell::Left(vec![String::new(); 23]).text(), "10+ left");
+    }
+}
