@@ -129,11 +129,12 @@ impl ScenarioCgroup {
         &self.dir
     }
 
-    /// `cgroup.procs`, open for the agent to write itself into before `exec`.
-    pub(crate) fn open_procs(&self) -> io::Result<OwnedFd> {
+    /// The cgroup's directory, open for the agent to be born in (`CLONE_INTO_CGROUP`)
+    /// or to write itself into its `cgroup.procs`.
+    pub(crate) fn open_dir(&self) -> io::Result<OwnedFd> {
         Ok(open(
-            self.dir.join("cgroup.procs"),
-            OFlags::WRONLY | OFlags::CLOEXEC,
+            &self.dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?)
     }

@@ -220,7 +220,10 @@ pub(crate) fn escapes(
 
     // Did the plan's signal reach this process, and what did it do with it?
     let signal = cx.plan.first_signal().as_raw();
-    let reached = is_agent || (cx.plan.targets_group() && p.pgid == cx.agent.pgid);
+    // The agent was started as the leader of its own group, so the group the plans aim
+    // at is the agent's pid, whatever group the agent moved to since.
+    let agent_group = cx.agent.pid;
+    let reached = is_agent || (cx.plan.targets_group() && p.pgid == agent_group);
     if reached && signal != libc::SIGKILL {
         if p.ignores(signal) {
             out.push(Escape::SignalIgnored {
@@ -252,7 +255,7 @@ pub(crate) fn escapes(
         } else {
             out.push(Escape::NewSession);
         }
-    } else if p.pgid != cx.agent.pgid {
+    } else if p.pgid != agent_group {
         out.push(Escape::NewProcessGroup);
     }
 
@@ -295,7 +298,7 @@ pub(crate) fn escapes(
                 });
             } else if cx.plan.first_signal().as_raw() == libc::SIGKILL
                 && !cx.plan.targets_group()
-                && p.pgid == cx.agent.pgid
+                && p.pgid == agent_group
             {
                 out.push(Escape::UngroupedSigkill);
             } else if !daemonized {
@@ -312,7 +315,7 @@ pub(crate) fn escapes(
 /// Which common cleanups would have missed this survivor.
 pub(crate) fn missed_by(p: &ProcessInfo, marker: Option<bool>, cx: &Context<'_>) -> Vec<Cleanup> {
     let mut out = Vec::new();
-    if p.pgid != cx.agent.pgid {
+    if p.pgid != cx.agent.pid {
         out.push(Cleanup::GroupKill);
     }
     if marker == Some(false) {

@@ -269,7 +269,11 @@ impl fmt::Display for Report {
                     s.target,
                     s.to.abs(),
                     ms(s.at_ms),
-                    if s.delivered { "" } else { " (already gone)" }
+                    match (s.delivered, s.target) {
+                        (true, _) => "",
+                        (false, "group") => " (no process left in that group)",
+                        (false, _) => " (already gone)",
+                    }
                 )
             })
             .collect();

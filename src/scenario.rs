@@ -181,11 +181,17 @@ impl Scenario {
         })?;
 
         let agent = {
-            let state = tracker.wait_until(Instant::now() + Duration::from_secs(5), |s| {
+            // The sentinel reports the agent within microseconds of its exec; only a
+            // machine under extreme load takes long. Bounded by the readiness timeout.
+            let state = tracker.wait_until(Instant::now() + self.ready_timeout, |s| {
                 s.agent.is_some() || s.sentinel_gone
             });
             state.agent.ok_or_else(|| Error::Io {
-                what: "the sentinel ended before it started the agent",
+                what: if state.sentinel_gone {
+                    "the sentinel ended before it started the agent"
+                } else {
+                    "timed out waiting for the sentinel to start the agent"
+                },
                 source: std::io::Error::other("no agent"),
             })?
         };
@@ -208,10 +214,12 @@ impl Scenario {
                 }
             }
         }
-        let dirs_before = crate::files::DirWatch::start(&self.dirs);
         let kill_started_at = clock.now();
         let plan_record = kill::execute(&self.plan, &sentinel, &tracker, agent);
         let killed_at = clock.now();
+        // Files are recorded once the plan has run: a write already in flight when the
+        // signal arrived is not a write "after the kill".
+        let dirs_before = crate::files::DirWatch::start(&self.dirs);
 
         Ok(Outcome::new(OutcomeParts {
             command: display_command(&self.command),
@@ -309,9 +317,9 @@ impl Scenario {
             .get_current_dir()
             .map(|d| cstr(d.as_os_str()))
             .transpose()?;
-        let cgroup_procs = match cgroup {
-            Some(cg) => Some(cg.open_procs().map_err(|source| Error::Io {
-                what: "could not open the scenario's cgroup.procs",
+        let cgroup_fd = match cgroup {
+            Some(cg) => Some(cg.open_dir().map_err(|source| Error::Io {
+                what: "could not open the scenario's cgroup",
                 source,
             })?),
             None => None,
@@ -322,7 +330,7 @@ impl Scenario {
             argv,
             envp,
             cwd,
-            cgroup_procs,
+            cgroup_fd,
             cgroup_dir,
         })
     }

@@ -18,7 +18,7 @@
 //! post-fork code makes no allocation, takes no lock, never panics on purpose, and never
 //! touches `std` I/O. The calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
 //! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
-//! `sigprocmask`, `signalfd`, `clone` (the agent, sharing memory until its exec),
+//! `sigprocmask`, `signalfd`, `clone3` or `clone` (the agent), `openat`,
 //! `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
 //! `kill`, `waitpid`, `poll`, `open`, `clock_gettime`, `rmdir` and `_exit`.
 //!
@@ -65,8 +65,8 @@ pub(crate) struct Launch {
     pub envp: Vec<CString>,
     /// Working directory of the agent, if it is not the caller's.
     pub cwd: Option<CString>,
-    /// An open, writable `cgroup.procs` of a fresh cgroup the agent joins before `exec`.
-    pub cgroup_procs: Option<OwnedFd>,
+    /// The directory of a fresh cgroup the agent starts in (opened `O_DIRECTORY`).
+    pub cgroup_fd: Option<OwnedFd>,
     /// That cgroup's directory: the sentinel removes it when it exits after its tree is
     /// gone, so a harness that died leaves no empty cgroup behind.
     pub cgroup_dir: Option<CString>,
@@ -364,7 +364,7 @@ pub(crate) fn spawn(
             err_w.as_raw_fd(),
             xs_w.as_raw_fd(),
             devnull.as_raw_fd(),
-            launch.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            launch.cgroup_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
         ],
         signals: SignalPlan::new(),
         cgroup_dir: launch
@@ -689,17 +689,30 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
         );
 
-        // The agent is started like posix_spawn does: a child that shares the sentinel's
-        // memory (CLONE_VM) on a stack of its own, while the sentinel waits
-        // (CLONE_VFORK) until it has exec'd or failed. No page table is copied, so the
-        // cost does not grow with the size of the test process the sentinel came from.
-        let stack_top = plan.agent_stack.wrapping_add(AGENT_STACK) as usize & !15;
-        let agent = libc::clone(
-            agent_entry,
-            stack_top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (plan as *const ChildPlan).cast_mut().cast(),
-        );
+        // With a cgroup, the agent is born in it (clone3 with CLONE_INTO_CGROUP): moving
+        // a running process between cgroups waits for an RCU grace period (milliseconds),
+        // being born there does not. That clone copies the sentinel like fork does; the
+        // sentinel is small whenever it was started by exec (see `SentinelStart`).
+        let mut agent = -1;
+        if plan.inherited[6] >= 0 {
+            agent = clone_into_cgroup(FD_CGROUP);
+            if agent == 0 {
+                agent_main(plan, true);
+            }
+        }
+        if agent < 0 {
+            // Otherwise (no cgroup, or a kernel without clone3) like posix_spawn: a child
+            // that shares the sentinel's memory (CLONE_VM) on a stack of its own, while
+            // the sentinel waits (CLONE_VFORK) until it has exec'd or failed. No page
+            // table is copied, so the cost does not grow with the test process's size.
+            let stack_top = plan.agent_stack.wrapping_add(AGENT_STACK) as usize & !15;
+            agent = libc::clone(
+                agent_entry,
+                stack_top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (plan as *const ChildPlan).cast_mut().cast(),
+            );
+        }
         if agent < 0 {
             report_launch_failure(STAGE_FORK, errno());
             libc::_exit(1);
@@ -782,7 +795,61 @@ extern "C" fn agent_entry(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `&ChildPlan` the sentinel passed to `clone`; the sentinel is
     // suspended (CLONE_VFORK) until this child execs or exits, so the plan stays valid
     // and unchanged.
-    unsafe { agent_main(&*(arg as *const ChildPlan)) }
+    unsafe { agent_main(&*(arg as *const ChildPlan), false) }
+}
+
+/// `clone3(CLONE_INTO_CGROUP)` with fork semantics (no shared memory, same stack):
+/// returns the child's pid in the parent, 0 in the child, or -1 when the kernel cannot
+/// (no clone3, or an unusable cgroup).
+///
+/// # Safety
+///
+/// Post-fork only, in the single-threaded sentinel: the child continues on a copy of the
+/// caller's stack and must only make async-signal-safe calls until exec.
+unsafe fn clone_into_cgroup(cgroup_fd: RawFd) -> libc::pid_t {
+    /// `struct clone_args` of linux/sched.h (version 2, with `cgroup`).
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup_fd as u64,
+    };
+    // SAFETY: the kernel reads `args` (a valid, fully initialised struct of the size
+    // passed); without CLONE_VM the child gets its own copy of memory and stack.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 {
+        -1
+    } else {
+        r as libc::pid_t
+    }
 }
 
 /// The agent's side of the clone: join the group (and cgroup), wire stdio, reset
@@ -794,17 +861,23 @@ extern "C" fn agent_entry(arg: *mut libc::c_void) -> libc::c_int {
 /// sentinel's memory, so it writes nothing but its own stack and makes async-signal-safe
 /// system calls only. Signal dispositions and descriptors are its own copies (no
 /// CLONE_SIGHAND, no CLONE_FILES).
-unsafe fn agent_main(plan: &ChildPlan) -> ! {
+unsafe fn agent_main(plan: &ChildPlan, born_in_cgroup: bool) -> ! {
     // SAFETY (whole function): plain system calls on this process's own descriptors and
     // on the C strings prepared before the first fork.
     unsafe {
         libc::setpgid(0, 0);
-        if plan.inherited[6] >= 0 {
+        if plan.inherited[6] >= 0 && !born_in_cgroup {
+            let procs = libc::openat(
+                FD_CGROUP,
+                c"cgroup.procs".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
             let zero = b"0";
-            if libc::write(FD_CGROUP, zero.as_ptr().cast(), 1) != 1 {
+            if procs < 0 || libc::write(procs, zero.as_ptr().cast(), 1) != 1 {
                 report_launch_failure(STAGE_CGROUP, errno());
                 libc::_exit(127);
             }
+            libc::close(procs);
         }
         libc::dup2(FD_DEVNULL, 0);
         libc::dup2(FD_STDOUT, 1);

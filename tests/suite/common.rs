@@ -42,6 +42,12 @@ pub fn run_on_free_port(build: impl Fn(u16) -> Scenario) -> (Outcome, u16) {
         match build(p).run() {
             Ok(outcome) => return (outcome, p),
             Err(e @ Error::PortBusy { .. }) => last = Some(e),
+            // Taken between the harness's check and the fixture's bind.
+            Err(e @ Error::ExitedBeforeReady { .. })
+                if e.to_string().contains("Address already in use") =>
+            {
+                last = Some(e)
+            }
             Err(e) => panic!("the scenario runs: {e}"),
         }
     }
