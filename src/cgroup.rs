@@ -13,7 +13,6 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -105,7 +104,8 @@ pub(crate) struct ScenarioCgroup {
 }
 
 impl ScenarioCgroup {
-    /// Creates `<own cgroup>/orphan-check-<run id>`.
+    /// Names `<own cgroup>/orphan-check-<run id>` under a writable hierarchy; the
+    /// sentinel creates it.
     pub(crate) fn create(run_id: &str) -> io::Result<ScenarioCgroup> {
         let root = writable_root()
             .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no writable cgroup v2"))?;
@@ -120,23 +120,12 @@ impl ScenarioCgroup {
             })
             .collect();
         let dir = root.join(format!("orphan-check-{name}"));
-        fs::create_dir(&dir)?;
         Ok(ScenarioCgroup { dir })
     }
 
     /// The cgroup's directory.
     pub(crate) fn dir(&self) -> &std::path::Path {
         &self.dir
-    }
-
-    /// The cgroup's directory, open for the agent to be born in (`CLONE_INTO_CGROUP`)
-    /// or to write itself into its `cgroup.procs`.
-    pub(crate) fn open_dir(&self) -> io::Result<OwnedFd> {
-        Ok(open(
-            &self.dir,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?)
     }
 
     /// The pids in the cgroup now.
@@ -203,7 +192,8 @@ impl ScenarioCgroup {
 
 impl Drop for ScenarioCgroup {
     fn drop(&mut self) {
-        if fs::remove_dir(&self.dir).is_ok() {
+        // The sentinel removed it when it exited; this is for a sentinel that could not.
+        if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
             return;
         }
         let _ = self.kill();

@@ -13,6 +13,7 @@
 //! Every diagnosis ends in a one-line hint toward the fix.
 
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::kill::{signal_name, KillPlan};
@@ -178,19 +179,44 @@ impl fmt::Display for Cleanup {
     }
 }
 
-/// What the diagnosis knows about the scenario as a whole.
+/// What the diagnosis knows about the scenario as a whole, indexed so that diagnosing
+/// every survivor of a tree of thousands stays linear.
 pub(crate) struct Context<'a> {
-    pub plan: &'a KillPlan,
+    plan: &'a KillPlan,
     /// The agent as it was at the start.
-    pub agent: &'a ProcessInfo,
-    /// The tree just before the kill.
-    pub before_kill: &'a [ProcessInfo],
-    /// Everything alive now (the survivors).
-    pub alive: &'a [ProcessInfo],
+    agent: &'a ProcessInfo,
+    /// The tree just before the kill, by pid.
+    before_kill: HashMap<i32, &'a ProcessInfo>,
+    /// The parent of everything alive now that is not a zombie.
+    alive: HashMap<i32, i32>,
     /// The sentinel's pid (the subreaper every orphan is reparented to).
-    pub sentinel: i32,
+    sentinel: i32,
     /// How the agent ended when it exited on its own before the kill, with an error.
-    pub agent_failed_before_kill: Option<String>,
+    agent_failed_before_kill: Option<String>,
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(
+        plan: &'a KillPlan,
+        agent: &'a ProcessInfo,
+        before_kill: &'a [ProcessInfo],
+        alive: &[ProcessInfo],
+        sentinel: i32,
+        agent_failed_before_kill: Option<String>,
+    ) -> Self {
+        Context {
+            plan,
+            agent,
+            before_kill: before_kill.iter().map(|p| (p.pid, p)).collect(),
+            alive: alive
+                .iter()
+                .filter(|a| !a.is_zombie())
+                .map(|a| (a.pid, a.ppid))
+                .collect(),
+            sentinel,
+            agent_failed_before_kill,
+        }
+    }
 }
 
 /// The escapes of one survivor, most specific first.
@@ -201,7 +227,11 @@ pub(crate) fn escapes(
     cx: &Context<'_>,
 ) -> Vec<Escape> {
     let mut out = Vec::new();
-    let original = cx.before_kill.iter().find(|b| b.same_process(p));
+    let original = cx
+        .before_kill
+        .get(&p.pid)
+        .copied()
+        .filter(|b| b.same_process(p));
     let is_agent = p.pid == cx.agent.pid;
 
     if p.is_zombie() {
@@ -284,8 +314,8 @@ pub(crate) fn escapes(
         } else if orphaned_by_kill {
             let parent = original.and_then(|o| {
                 cx.before_kill
-                    .iter()
-                    .find(|b| b.pid == o.ppid)
+                    .get(&o.ppid)
+                    .copied()
                     .or((o.ppid == cx.agent.pid).then_some(cx.agent))
             });
             if let Some(parent) = parent.filter(|pp| is_shell(pp)) {
@@ -322,20 +352,20 @@ pub(crate) fn missed_by(p: &ProcessInfo, marker: Option<bool>, cx: &Context<'_>)
         out.push(Cleanup::EnvMarkerSweep);
     }
     // A walk from the agent finds only processes whose parent chain still reaches it.
-    if p.pid != cx.agent.pid && !chain_reaches(p, cx.agent.pid, cx.alive) {
+    if p.pid != cx.agent.pid && !chain_reaches(p, cx.agent.pid, &cx.alive) {
         out.push(Cleanup::ParentWalk);
     }
     out
 }
 
-fn chain_reaches(p: &ProcessInfo, ancestor: i32, alive: &[ProcessInfo]) -> bool {
+fn chain_reaches(p: &ProcessInfo, ancestor: i32, alive: &HashMap<i32, i32>) -> bool {
     let mut ppid = p.ppid;
     for _ in 0..alive.len() + 1 {
         if ppid == ancestor {
             return true;
         }
-        match alive.iter().find(|a| a.pid == ppid) {
-            Some(parent) => ppid = parent.ppid,
+        match alive.get(&ppid) {
+            Some(&grandparent) => ppid = grandparent,
             None => return false,
         }
     }
@@ -343,7 +373,7 @@ fn chain_reaches(p: &ProcessInfo, ancestor: i32, alive: &[ProcessInfo]) -> bool 
 }
 
 fn alive_pid(cx: &Context<'_>, pid: i32) -> bool {
-    cx.alive.iter().any(|a| a.pid == pid && !a.is_zombie())
+    cx.alive.contains_key(&pid)
 }
 
 /// Whether a process is a POSIX shell (what `shell=True` and `npm run` start).
@@ -384,14 +414,7 @@ mod tests {
         before: &'a [ProcessInfo],
         alive: &'a [ProcessInfo],
     ) -> Context<'a> {
-        Context {
-            plan,
-            agent,
-            before_kill: before,
-            alive,
-            sentinel: SENTINEL,
-            agent_failed_before_kill: None,
-        }
+        Context::new(plan, agent, before, alive, SENTINEL, None)
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! cgroup is in use, and always through the sentinel's SIGKILL-and-reap loop), reaps the
 //! sentinel and removes the cgroup. It never panics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -32,6 +32,10 @@ use crate::tracker::Tracker;
 
 /// Largest number of processes listed in a report's timeline.
 const TIMELINE_LIMIT: usize = 200;
+
+/// Survivors whose ports and environment are read (the rest are listed and diagnosed
+/// from what the tree walk read).
+const DETAIL_LIMIT: usize = 1000;
 
 /// Everything [`Scenario::run`](crate::Scenario::run) hands over.
 pub(crate) struct OutcomeParts {
@@ -276,21 +280,30 @@ impl Outcome {
                 .filter(|e| e.at <= self.kill_started_at && e.status != 0)
                 .map(|e| describe_status(e.status))
         };
-        let cx = Context {
-            plan: &self.plan,
-            agent: &self.agent,
-            before_kill: &self.before_kill,
-            alive: &alive,
+        let cx = Context::new(
+            &self.plan,
+            &self.agent,
+            &self.before_kill,
+            &alive,
             sentinel,
-            agent_failed_before_kill: agent_failed,
-        };
+            agent_failed,
+        );
         let mut observed = self.observed();
         let survivors = alive
             .iter()
-            .map(|p| {
-                let ports = listening.ports_of(p.pid);
+            .enumerate()
+            .map(|(i, p)| {
+                // Ports and the environment take a few reads per process: for a fork storm
+                // of thousands, only the first survivors get them (port verdicts are
+                // complete either way), so the verdict stays fast.
+                let detailed = i < DETAIL_LIMIT;
+                let ports = if detailed {
+                    listening.ports_of(p.pid)
+                } else {
+                    Vec::new()
+                };
                 // A zombie has no environment left to read.
-                let marker = if p.is_zombie() {
+                let marker = if p.is_zombie() || !detailed {
                     None
                 } else {
                     procs::carries_marker(p.pid, &self.run_id)
@@ -482,16 +495,27 @@ impl Outcome {
             !survivors.is_empty() || ports.iter().any(|p| !p.free) || !observed.files.is_empty();
 
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        // Indexes, so that a tree of thousands is reported in linear time.
+        let mut reaped_by_pid: HashMap<i32, Vec<&crate::tracker::Reaped>> = HashMap::new();
+        for r in &state.reaped {
+            reaped_by_pid.entry(r.pid).or_default().push(r);
+        }
+        let survivor_ids: HashSet<(i32, u64)> = survivors
+            .iter()
+            .map(|s| (s.process.pid, s.process.start_ticks))
+            .collect();
+        let cleanup_killed: HashSet<i32> =
+            state.cleanup_kills.iter().map(|(pid, _)| *pid).collect();
         let mut timeline: Vec<TimelineEntry> = Vec::new();
         for (info, first_seen) in observed.seen.values() {
-            let reaped = state
-                .reaped
-                .iter()
-                .find(|r| r.pid == info.pid && r.at >= *first_seen);
-            let survived = survivors.iter().any(|s| s.process.same_process(info));
+            let reaped = reaped_by_pid
+                .get(&info.pid)
+                .and_then(|rs| rs.iter().find(|r| r.at >= *first_seen))
+                .copied();
+            let survived = survivor_ids.contains(&(info.pid, info.start_ticks));
             // The harness's cleanup SIGKILLed it: the sentinel's loop named it, or it died
             // of SIGKILL after the cleanup began (cgroup.kill got there first).
-            let killed_in_cleanup = state.cleanup_kills.iter().any(|(pid, _)| *pid == info.pid)
+            let killed_in_cleanup = cleanup_killed.contains(&info.pid)
                 || reaped
                     .zip(observed.cleanup_started)
                     .is_some_and(|(r, started)| {
@@ -524,8 +548,9 @@ impl Outcome {
             });
         }
         // Children of the sentinel that were never seen alive (short-lived orphans).
+        let listed: HashSet<i32> = timeline.iter().map(|t| t.pid).collect();
         for r in &state.reaped {
-            if !timeline.iter().any(|t| t.pid == r.pid) {
+            if !listed.contains(&r.pid) {
                 timeline.push(TimelineEntry {
                     pid: r.pid,
                     command: "(never seen alive)".into(),

@@ -317,20 +317,12 @@ impl Scenario {
             .get_current_dir()
             .map(|d| cstr(d.as_os_str()))
             .transpose()?;
-        let cgroup_fd = match cgroup {
-            Some(cg) => Some(cg.open_dir().map_err(|source| Error::Io {
-                what: "could not open the scenario's cgroup",
-                source,
-            })?),
-            None => None,
-        };
         let cgroup_dir = cgroup.map(|cg| cstr(cg.dir().as_os_str())).transpose()?;
         Ok(Launch {
             program: cstr(program.as_os_str())?,
             argv,
             envp,
             cwd,
-            cgroup_fd,
             cgroup_dir,
         })
     }

@@ -19,7 +19,7 @@
 //! touches `std` I/O. The calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
 //! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
 //! `sigprocmask`, `signalfd`, `clone3` or `clone` (the agent), `openat`,
-//! `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
+//! `mkdir`, `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
 //! `kill`, `waitpid`, `poll`, `open`, `clock_gettime`, `rmdir` and `_exit`.
 //!
 //! # The lifeline
@@ -65,10 +65,9 @@ pub(crate) struct Launch {
     pub envp: Vec<CString>,
     /// Working directory of the agent, if it is not the caller's.
     pub cwd: Option<CString>,
-    /// The directory of a fresh cgroup the agent starts in (opened `O_DIRECTORY`).
-    pub cgroup_fd: Option<OwnedFd>,
-    /// That cgroup's directory: the sentinel removes it when it exits after its tree is
-    /// gone, so a harness that died leaves no empty cgroup behind.
+    /// The directory of a fresh cgroup for the agent. The sentinel creates it (so a
+    /// harness that dies before the sentinel exists leaves none behind), starts the agent
+    /// in it, and removes it when it exits after its tree is gone.
     pub cgroup_dir: Option<CString>,
 }
 
@@ -364,7 +363,7 @@ pub(crate) fn spawn(
             err_w.as_raw_fd(),
             xs_w.as_raw_fd(),
             devnull.as_raw_fd(),
-            launch.cgroup_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            -1,
         ],
         signals: SignalPlan::new(),
         cgroup_dir: launch
@@ -572,7 +571,7 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
                 FD_STDERR,
                 FD_EXEC_STATUS,
                 FD_DEVNULL,
-                if cgroup_dir.is_null() { -1 } else { FD_CGROUP },
+                -1,
             ],
             signals: SignalPlan::new(),
             cgroup_dir,
@@ -688,13 +687,28 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             &plan.signals.watched,
             libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
         );
+        if !plan.cgroup_dir.is_null() {
+            // The scenario's cgroup is made here, not by the harness: it exists only
+            // while a sentinel exists to remove it.
+            libc::mkdir(plan.cgroup_dir, 0o755);
+            let dir = libc::open(
+                plan.cgroup_dir,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if dir < 0 {
+                report_launch_failure(STAGE_CGROUP, errno());
+                exit_sentinel(plan);
+            }
+            libc::dup3(dir, FD_CGROUP, libc::O_CLOEXEC);
+            libc::close(dir);
+        }
 
         // With a cgroup, the agent is born in it (clone3 with CLONE_INTO_CGROUP): moving
         // a running process between cgroups waits for an RCU grace period (milliseconds),
         // being born there does not. That clone copies the sentinel like fork does; the
         // sentinel is small whenever it was started by exec (see `SentinelStart`).
         let mut agent = -1;
-        if plan.inherited[6] >= 0 {
+        if !plan.cgroup_dir.is_null() {
             agent = clone_into_cgroup(FD_CGROUP);
             if agent == 0 {
                 agent_main(plan, true);
@@ -866,7 +880,7 @@ unsafe fn agent_main(plan: &ChildPlan, born_in_cgroup: bool) -> ! {
     // on the C strings prepared before the first fork.
     unsafe {
         libc::setpgid(0, 0);
-        if plan.inherited[6] >= 0 && !born_in_cgroup {
+        if !plan.cgroup_dir.is_null() && !born_in_cgroup {
             let procs = libc::openat(
                 FD_CGROUP,
                 c"cgroup.procs".as_ptr(),

@@ -24,6 +24,11 @@ for attempt in 1 2 3; do
   "$bin" matrix >"$fresh"
   if diff -u <(grep -v '^<!--' docs/matrix.md) <(grep -v '^<!--' "$fresh"); then
     echo "docs/matrix.md is up to date (run $attempt)"
+    # The README carries the same table between its matrix markers.
+    if ! diff -u docs/matrix.md <(sed -n '/^<!-- matrix:start -->$/,/^<!-- matrix:end -->$/p' README.md | sed '1d;$d'); then
+      echo "README.md's matrix differs from docs/matrix.md: copy it between the markers" >&2
+      exit 1
+    fi
     exit 0
   fi
   echo "run $attempt differs from docs/matrix.md" >&2
