@@ -245,6 +245,15 @@ impl Outcome {
         } else {
             self.snapshot_survivors()
         };
+        if survivors.is_empty() && !empty {
+            // Only dying processes were left (SIGKILL pending, or zombies being reaped):
+            // the verdict is clean; wait briefly for the sentinel's "empty" so the report
+            // can say when the tree went quiet.
+            self.tracker
+                .wait(Instant::now() + Duration::from_secs(2), |s| {
+                    s.empty_at.is_some() || s.sentinel_gone
+                });
+        }
         let mut observed = self.observed();
         observed.survivors = Some(survivors.clone());
         observed.deadline = Some(deadline);
