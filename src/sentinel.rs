@@ -1,18 +1,19 @@
-//! The sentinel: a forked child subreaper that owns the agent's process tree.
+//! The sentinel: a child subreaper that owns the agent's process tree.
 //!
-//! # Why a forked process
+//! # Why a separate process
 //!
 //! After a SIGKILL the agent's children are reparented and the link "this was the
 //! agent's child" is gone; a double-forking daemon lives less than a polling interval as
-//! a child. So the harness does not look for descendants after the fact. It forks a
-//! *sentinel* that sets `PR_SET_CHILD_SUBREAPER` and then forks and execs the agent.
+//! a child. So the harness does not look for descendants after the fact. It starts a
+//! *sentinel* that sets `PR_SET_CHILD_SUBREAPER` and then starts the agent.
 //! Every orphan of the agent's tree, whatever it did (setsid, new process group, double
 //! fork, scrubbed environment), is reparented to the sentinel. So the agent's
 //! descendants are exactly the sentinel's subtree, and "nothing survived" is the moment
 //! the sentinel's `waitpid` answers `ECHILD`: an event, not a poll.
 //!
-//! The sentinel is forked from the calling process without `exec`, so a downstream crate
-//! needs no helper binary. That process is usually a multi-threaded test binary, so
+//! The sentinel needs no helper binary: a small caller forks it (see [`SentinelStart`]
+//! for a large one, which re-executes its own program in sentinel mode instead, through
+//! a hook that runs before `main`). The caller is usually a multi-threaded test binary, so
 //! between `fork` and `exec`/`_exit` only async-signal-safe system calls run: everything
 //! (paths, argv and envp pointer arrays, signal sets) is prepared before `fork`, and the
 //! post-fork code makes no allocation, takes no lock, never panics on purpose, and never

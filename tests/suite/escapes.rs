@@ -277,9 +277,12 @@ fn the_timeline_records_every_process_and_how_it_ended() {
         .find(|t| t.original_parent == Some(o.agent_pid()))
         .unwrap();
     assert!(child.survived);
-    assert_eq!(
-        report.signals.len(),
-        1,
+    // The grace was not needed: SIGTERM was delivered, and a SIGKILL, if the harness
+    // sent one before it saw the exit (a starved reader thread), reached nobody.
+    assert!(report.signals[0].delivered && report.signals[0].signal == "SIGTERM");
+    assert!(!report.agent_needed_sigkill);
+    assert!(
+        report.signals[1..].iter().all(|s| !s.delivered),
         "the grace was not needed: {:?}",
         report.signals
     );
