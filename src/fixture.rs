@@ -123,6 +123,16 @@ impl Fixture {
     }
 
     /// A command that runs the fixture; add arguments (`--port N`, `--hold-ms N`…).
+    ///
+    /// ```
+    /// use orphan_check::Fixture;
+    ///
+    /// let mut cmd = Fixture::Listener.command();
+    /// let out = cmd.args(["--port", "not-a-number"]).output()?;
+    /// assert_eq!(out.status.code(), Some(2), "a bad argument is refused");
+    /// assert!(Fixture::from_name("sigterm-ignorer").is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn command(self) -> Command {
         Command::new(self.path())
     }

@@ -125,6 +125,16 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 /// | [`KillPlan::sigint_group`] | SIGINT to the agent's process group | Ctrl-C in a terminal |
 /// | [`KillPlan::sigkill_group`] | SIGKILL to the agent's process group | `kill -9 -PGID` |
 /// | [`KillPlan::sighup_group`] | SIGHUP to the agent's process group | the terminal closing |
+///
+/// ```
+/// use orphan_check::KillPlan;
+/// use std::time::Duration;
+///
+/// let plan = KillPlan::sigterm_then_sigkill(Duration::from_secs(5));
+/// assert_eq!(plan.name(), "term-then-kill=5s");
+/// assert_eq!(plan.simulates(), "docker stop, systemd stop");
+/// assert!(KillPlan::sigint_group().targets_group());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct KillPlan {
     plan: Plan,

@@ -233,6 +233,21 @@ impl Outcome {
     /// Returns at once (empty) when the sentinel reports the tree empty, which it does the
     /// moment the last descendant is reaped; waits the whole deadline only when something
     /// survives. A zero deadline looks once, now.
+    ///
+    /// ```
+    /// use orphan_check::{Escape, Fixture, KillPlan, Ready, Scenario};
+    /// use std::time::Duration;
+    ///
+    /// // A child that called setsid() is out of reach of a kill of the agent's group.
+    /// let outcome = Scenario::new(Fixture::SetsidEscaper.command())
+    ///     .ready_when(Ready::stdout_line("ready"))
+    ///     .kill(KillPlan::sigkill_group())
+    ///     .run()?;
+    /// let survivors = outcome.survivors_after(Duration::from_millis(300));
+    /// assert_eq!(survivors.len(), 1);
+    /// assert_eq!(survivors[0].escapes[0], Escape::NewSession);
+    /// # Ok::<(), orphan_check::Error>(())
+    /// ```
     pub fn survivors_after(&self, deadline: Duration) -> Vec<Survivor> {
         let until = self.after_kill(deadline.min(MAX_DEADLINE));
         let empty = self
@@ -362,6 +377,24 @@ impl Outcome {
     ///
     /// Checks as soon as the tree changes and at least every 20 ms; returns the moment
     /// the port is free.
+    ///
+    /// ```
+    /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+    /// use std::time::Duration;
+    ///
+    /// # let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// // The slow port holder catches SIGTERM and keeps its port for 3 s.
+    /// let mut holder = Fixture::SlowPortHolder.command();
+    /// holder.args(["--port", &port.to_string(), "--hold-ms", "3000"]);
+    /// let outcome = Scenario::new(holder)
+    ///     .ready_when(Ready::port(port))
+    ///     .kill(KillPlan::sigterm())
+    ///     .run()?;
+    /// let verdict = outcome.port_verdict(port, Duration::from_millis(200));
+    /// assert!(!verdict.free);
+    /// assert!(verdict.holders[0].descendant);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn port_verdict(&self, port: u16, deadline: Duration) -> PortVerdict {
         let until = self.after_kill(deadline.min(MAX_DEADLINE));
         let mut checks = 0;

@@ -194,6 +194,20 @@ pub struct Report {
 
 impl Report {
     /// The report as pretty JSON (schema above).
+    ///
+    /// ```
+    /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+    ///
+    /// let outcome = Scenario::new(Fixture::Listener.command())
+    ///     .ready_when(Ready::stdout_line("ready"))
+    ///     .kill(KillPlan::sigterm())
+    ///     .run()?;
+    /// outcome.assert_no_survivors(std::time::Duration::from_secs(2));
+    /// let json: serde_json::Value = serde_json::from_str(&outcome.report().to_json()).unwrap();
+    /// assert_eq!(json["schema_version"], 1);
+    /// assert_eq!(json["verdict"], "clean");
+    /// # Ok::<(), orphan_check::Error>(())
+    /// ```
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

@@ -12,3 +12,4 @@ mod faults;
 mod lifeline;
 mod matrix;
 mod report;
+mod rstest_example;

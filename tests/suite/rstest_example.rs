@@ -1,0 +1,54 @@
+//! How an agent repository tests its cleanup under every kill plan with rstest: one
+//! generated test per plan, each stating what must hold. (The agent here is the
+//! `managed_subprocess` fix from `fixtures/agents/`; put your own command in its place.)
+
+use std::time::Duration;
+
+use orphan_check::{ExampleAgent, KillPlan, Ready, Scenario};
+use rstest::rstest;
+
+use crate::common::port;
+
+#[rstest]
+fn managed_subprocess_cleans_up_unless_sigkilled(
+    #[values(
+        KillPlan::sigkill(),
+        KillPlan::sigterm(),
+        KillPlan::sigterm_then_sigkill(Duration::from_secs(2)),
+        KillPlan::sigint_group(),
+        KillPlan::sigkill_group(),
+        KillPlan::sighup_group()
+    )]
+    plan: KillPlan,
+) {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let p = port();
+    let mut agent = ExampleAgent::FixManagedSubprocess.command();
+    agent.args(["--port", &p.to_string()]);
+    let outcome = Scenario::new(agent)
+        .ready_when(Ready::stdout_line("ready"))
+        .ready_timeout(Duration::from_secs(20))
+        .kill(plan)
+        .watch_port(p)
+        .run()
+        .expect("the agent starts");
+
+    // The fix holds whenever the agent gets to run its `finally`: SIGTERM and Ctrl-C.
+    // SIGKILL runs nothing, and start_new_session=True puts the server out of reach of
+    // a kill of the agent's group; SIGHUP has no handler, so no `finally` either.
+    let holds = matches!(
+        plan.name().as_str(),
+        "sigterm" | "term-then-kill=2s" | "int-group"
+    );
+    let verdict = outcome
+        .check_no_survivors(Duration::from_secs(1))
+        .and_then(|o| o.check_port_free(p, Duration::from_secs(1)));
+    assert_eq!(verdict.is_ok(), holds, "{}", outcome.report());
+}
