@@ -79,6 +79,11 @@ pub fn fixture(f: Fixture, args: &[&str]) -> std::process::Command {
 /// Pids of every process whose environment contains `KEY=VALUE` exactly.
 pub fn pids_with_env(key: &str, value: &str) -> BTreeSet<i32> {
     let wanted = format!("{key}={value}");
+    pids_where_env(|kv| kv == wanted.as_bytes())
+}
+
+/// Pids of every process with an environment entry (`KEY=VALUE` bytes) that `matches`.
+pub fn pids_where_env(matches: impl Fn(&[u8]) -> bool) -> BTreeSet<i32> {
     let mut out = BTreeSet::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
@@ -92,7 +97,7 @@ pub fn pids_with_env(key: &str, value: &str) -> BTreeSet<i32> {
             continue;
         };
         if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-            if env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()) {
+            if env.split(|b| *b == 0).any(&matches) {
                 out.insert(pid);
             }
         }

@@ -143,28 +143,7 @@ fn readable(fd: &OwnedFd, within: Duration) -> bool {
 fn pids_of_marker(marker: &str) -> BTreeSet<i32> {
     let exact = format!("{RUN_ENV}={marker}");
     let nested = format!("{exact}.");
-    let mut out = BTreeSet::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-            if env
-                .split(|b| *b == 0)
-                .any(|kv| kv == exact.as_bytes() || kv.starts_with(nested.as_bytes()))
-            {
-                out.insert(pid);
-            }
-        }
-    }
-    out
+    crate::common::pids_where_env(|kv| kv == exact.as_bytes() || kv.starts_with(nested.as_bytes()))
 }
 
 /// Waits (on pidfds, rescanning /proc after each wave) until no process carries
