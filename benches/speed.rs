@@ -924,21 +924,12 @@ fn tree_scenario(mode: CgroupMode) -> Outcome {
     outcome
 }
 
-/// The scenario's cgroup directory (the crate names it after the run id).
+/// The scenario's cgroup directory, while it exists.
 fn scenario_cgroup(outcome: &Outcome) -> Option<PathBuf> {
-    let name: String = outcome
-        .run_id()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let dir = orphan_check::cgroup_root()?.join(format!("orphan-check-{name}"));
-    dir.is_dir().then_some(dir)
+    outcome
+        .cgroup_dir()
+        .filter(|d| d.is_dir())
+        .map(Path::to_path_buf)
 }
 
 /// Writes `cgroup.kill` and waits (on `cgroup.events` notifications) until empty.

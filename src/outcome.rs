@@ -198,6 +198,11 @@ impl Outcome {
         &self.run_id
     }
 
+    /// The scenario's cgroup directory, when the cgroup layer is in use.
+    pub fn cgroup_dir(&self) -> Option<&std::path::Path> {
+        self.cgroup.as_ref().map(|cg| cg.dir())
+    }
+
     /// The sentinel's pid: every descendant of the agent is in its subtree.
     pub fn sentinel_pid(&self) -> i32 {
         self.sentinel.pid()
