@@ -683,11 +683,20 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             &plan.signals.watched,
             std::ptr::null_mut(),
         );
-        let sigfd = libc::signalfd(
+        // The signalfd must not take one of the fixed slots (3..=9, some of them closed
+        // now and reused below): move it above them.
+        let raw_sigfd = libc::signalfd(
             -1,
             &plan.signals.watched,
             libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
         );
+        let sigfd = if (0..FIRST_FREE).contains(&raw_sigfd) {
+            let moved = libc::fcntl(raw_sigfd, libc::F_DUPFD_CLOEXEC, FIRST_FREE);
+            libc::close(raw_sigfd);
+            moved
+        } else {
+            raw_sigfd
+        };
         if !plan.cgroup_dir.is_null() {
             // The scenario's cgroup is made here, not by the harness: it exists only
             // while a sentinel exists to remove it.
@@ -700,8 +709,10 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
                 report_launch_failure(STAGE_CGROUP, errno());
                 exit_sentinel(plan);
             }
-            libc::dup3(dir, FD_CGROUP, libc::O_CLOEXEC);
-            libc::close(dir);
+            if dir != FD_CGROUP {
+                libc::dup3(dir, FD_CGROUP, libc::O_CLOEXEC);
+                libc::close(dir);
+            }
         }
 
         // With a cgroup, the agent is born in it (clone3 with CLONE_INTO_CGROUP): moving
@@ -739,7 +750,9 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         libc::close(FD_STDERR);
         libc::close(FD_EXEC_STATUS);
         libc::close(FD_DEVNULL);
-        libc::close(FD_CGROUP);
+        if !plan.cgroup_dir.is_null() {
+            libc::close(FD_CGROUP);
+        }
         let raw_pidfd = libc::syscall(libc::SYS_pidfd_open, agent, 0) as RawFd;
         let pidfd_errno = if raw_pidfd < 0 { errno() } else { 0 };
         emit(EV_AGENT_STARTED, agent, pidfd_errno, 0);
@@ -764,7 +777,9 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
                     revents: 0,
                 },
             ];
-            let n = libc::poll(fds.as_mut_ptr(), 2, -1);
+            // Without a signalfd (it could not be created) SIGCHLD cannot wake the loop:
+            // look for exits every 10 ms instead of never.
+            let n = libc::poll(fds.as_mut_ptr(), 2, if sigfd < 0 { 10 } else { -1 });
             if n < 0 {
                 continue;
             }

@@ -77,3 +77,37 @@ fn parallel_scenarios_see_only_their_own_descendants() {
     pids.dedup();
     assert_eq!(pids.len(), 8, "every scenario found its own survivor");
 }
+
+/// CPU time (user + system, in clock ticks) a process has used.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime), counted from the state field (3).
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn the_sentinel_sleeps_while_it_waits() {
+    // A sentinel with a live tree waits for SIGCHLD and commands in poll(); a broken
+    // wait (a closed signalfd) would spin and burn a core for the whole deadline.
+    for cgroup in [
+        orphan_check::CgroupMode::Off,
+        orphan_check::CgroupMode::Auto,
+    ] {
+        let outcome = Scenario::new(Fixture::SigtermIgnorer.command())
+            .ready_when(Ready::stdout_line("ready"))
+            .kill(KillPlan::sigterm())
+            .cgroup(cgroup)
+            .run()
+            .unwrap();
+        let before = cpu_ticks(outcome.sentinel_pid());
+        assert_eq!(outcome.survivors_after(Duration::from_millis(500)).len(), 1);
+        let used = cpu_ticks(outcome.sentinel_pid()) - before;
+        // 500 ms of spinning is ~50 ticks even on a loaded machine's share; idle is 0.
+        assert!(
+            used <= 5,
+            "{cgroup:?}: the sentinel used {used} ticks of CPU while idle"
+        );
+    }
+}
