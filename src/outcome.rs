@@ -433,10 +433,7 @@ impl Outcome {
     }
 
     fn holders(&self, inodes: &[u64]) -> Vec<PortHolder> {
-        let tree: Vec<i32> = procs::subtree(self.sentinel.pid())
-            .iter()
-            .map(|p| p.pid)
-            .collect();
+        let tree = procs::subtree_pids(self.sentinel.pid());
         let inside = ports::holders_among(inodes, tree);
         if !inside.is_empty() {
             return inside
@@ -484,10 +481,7 @@ impl Outcome {
             .find(|r| dir.starts_with(r))
             .cloned()
             .unwrap_or_else(|| dir.to_path_buf());
-        let alive: Vec<i32> = procs::subtree(self.sentinel.pid())
-            .iter()
-            .map(|p| p.pid)
-            .collect();
+        let alive = procs::subtree_pids(self.sentinel.pid());
         let mut changes = self.dirs.changes_under(dir);
         for c in &mut changes {
             c.writers = files::likely_writers(&c.path, &root, &alive);

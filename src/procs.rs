@@ -124,18 +124,34 @@ impl ProcessInfo {
     }
 }
 
-/// The direct children of `pid`, over all its threads.
+/// The direct children of `pid`, over all its threads (a child's parent is the thread
+/// that forked it).
 pub(crate) fn children(pid: i32) -> Vec<i32> {
-    let Ok(process) = Process::new(pid) else {
-        return Vec::new();
-    };
-    let Ok(tasks) = process.tasks() else {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for task in tasks.flatten() {
-        if let Ok(kids) = task.children() {
-            out.extend(kids.into_iter().map(|k| k as i32));
+        if let Ok(kids) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                kids.split_whitespace()
+                    .filter_map(|k| k.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// The pids of every descendant of `root`, parents before children, without reading
+/// anything else about them (for port and file holders, which only need pids).
+pub(crate) fn subtree_pids(root: i32) -> Vec<i32> {
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<i32> = children(root).into();
+    let mut out = Vec::new();
+    while let Some(pid) = queue.pop_front() {
+        if seen.insert(pid) {
+            queue.extend(children(pid));
+            out.push(pid);
         }
     }
     out
