@@ -374,8 +374,14 @@ pub(crate) fn spawn(
         agent_stack: agent_stack.as_mut_ptr(),
     };
 
-    let pid = if start.resolve() == SentinelStart::Exec {
-        spawn_by_exec(launch, &plan.inherited)?
+    // An exec that cannot start (no /proc/self/exe, a noexec mount) falls back to fork.
+    let execed = if start.resolve() == SentinelStart::Exec {
+        spawn_by_exec(launch, &plan.inherited).ok()
+    } else {
+        None
+    };
+    let pid = if let Some(pid) = execed {
+        pid
     } else {
         // SAFETY: `fork` is called with every resource the child needs already prepared
         // in `plan` (which borrows `launch`, `argv`, `envp` and `agent_stack`, alive
