@@ -523,28 +523,10 @@ fn psutil_style_poll(n: usize) -> Stat {
 /// The same walk as the crate's `procs::subtree`: `/proc/<pid>/task/*/children` down
 /// from the root, reading each process's `stat`.
 fn walk(root: i32) -> usize {
-    let mut queue = std::collections::VecDeque::from([root]);
-    let mut found = 0;
-    while let Some(pid) = queue.pop_front() {
-        if pid != root {
-            if std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err() {
-                continue;
-            }
-            found += 1;
-        }
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            if let Ok(kids) = std::fs::read_to_string(task.path().join("children")) {
-                queue.extend(
-                    kids.split_whitespace()
-                        .filter_map(|k| k.parse::<i32>().ok()),
-                );
-            }
-        }
-    }
-    found
+    tree_pids(root)
+        .into_iter()
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok())
+        .count()
 }
 
 fn psutil_available() -> Result<(), String> {
