@@ -1,7 +1,8 @@
 //! The optional cgroup v2 layer.
 //!
-//! When a writable cgroup v2 hierarchy is found, the agent joins a fresh cgroup before
-//! its `exec` (it writes `0` to `cgroup.procs` between fork and exec). That gives an
+//! When a writable cgroup v2 hierarchy is found, the sentinel creates a fresh cgroup and
+//! the agent is born in it (`clone3` with `CLONE_INTO_CGROUP`; on a kernel without it, the
+//! agent writes itself into `cgroup.procs` before its `exec`). That gives an
 //! atomic cleanup (`cgroup.kill`, immune to fork storms), a member list that does not
 //! depend on ancestry, and the CPU (and, where the controller is enabled, memory) a leak
 //! costs. Nothing depends on it: without it the subreaper alone does the job, which is the
