@@ -20,7 +20,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use orphan_check::RUN_ENV;
+use orphan_check::{ProcessInfo, RUN_ENV};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 
@@ -146,7 +146,7 @@ fn ancestors_and_self() -> Vec<i32> {
     let mut out = vec![std::process::id() as i32];
     let mut pid = out[0];
     for _ in 0..4096 {
-        match stat(pid).map(|s| s.ppid) {
+        match ProcessInfo::read(pid).map(|p| p.ppid) {
             Some(ppid) if ppid > 0 => {
                 out.push(ppid);
                 pid = ppid;
@@ -166,29 +166,17 @@ fn scan(uid: u32, prefix: &str) -> Vec<Marked> {
     let mut out: Vec<Marked> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| real_uid(pid) == Some(uid))
         .filter_map(|pid| {
             let run_id = marker(pid)?;
             if !run_id.starts_with(prefix) {
                 return None;
             }
-            let st = stat(pid)?;
-            let command = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .ok()
-                .map(|c| {
-                    c.split(|b| *b == 0)
-                        .filter(|a| !a.is_empty())
-                        .map(|a| String::from_utf8_lossy(a).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| format!("[{}]", st.comm));
+            let process = ProcessInfo::read(pid).filter(|p| p.uid == uid)?;
             Some(Marked {
                 pid,
                 run_id,
-                start_ticks: st.start_ticks,
-                command,
+                start_ticks: process.start_ticks,
+                command: process.command(),
             })
         })
         .collect();
@@ -204,39 +192,6 @@ fn marker(pid: i32) -> Option<String> {
         .split(|b| *b == 0)
         .find_map(|kv| kv.strip_prefix(key.as_bytes()))
         .map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
-/// The real uid, from `/proc/<pid>/status`.
-fn real_uid(pid: i32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|u| u.parse().ok())
-}
-
-/// The fields of `/proc/<pid>/stat` the sweep needs.
-struct Stat {
-    comm: String,
-    ppid: i32,
-    start_ticks: u64,
-}
-
-fn stat(pid: i32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid …`: comm may hold spaces and parentheses; it ends at the
-    // last ')'.
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let fields: Vec<&str> = text.get(close + 2..)?.split_whitespace().collect();
-    // After comm: state(0) ppid(1) … starttime is field 22 of the line, index 19 here.
-    Some(Stat {
-        comm,
-        ppid: fields.get(1)?.parse().ok()?,
-        start_ticks: fields.get(19)?.parse().ok()?,
-    })
 }
 
 /// Seconds since boot, in clock ticks.
@@ -263,7 +218,7 @@ fn kill_verified(m: &Marked) -> KillResult {
         Ok(fd) => fd,
         Err(_) => return KillResult::Gone,
     };
-    let same = stat(m.pid).is_some_and(|s| s.start_ticks == m.start_ticks)
+    let same = ProcessInfo::read(m.pid).is_some_and(|p| p.start_ticks == m.start_ticks)
         && marker(m.pid).as_deref() == Some(m.run_id.as_str());
     if !same {
         return KillResult::Changed;
@@ -348,13 +303,6 @@ fn sanitize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_its_own_stat_even_with_odd_names() {
-        let me = stat(std::process::id() as i32).expect("own stat");
-        assert!(me.start_ticks > 0);
-        assert!(me.ppid > 0);
-    }
 
     #[test]
     fn never_lists_itself_or_its_ancestors() {
