@@ -11,6 +11,22 @@ use std::time::Duration;
 use crate::ports;
 
 /// When the agent counts as ready to be killed.
+///
+/// ```
+/// use orphan_check::{Error, Fixture, Ready, Scenario};
+/// use std::time::Duration;
+///
+/// // `listener --quiet` never prints its ready line: the wait ends with a clear error,
+/// // and nothing is left running.
+/// let mut quiet = Fixture::Listener.command();
+/// quiet.arg("--quiet");
+/// let err = Scenario::new(quiet)
+///     .ready_when(Ready::stdout_line("ready"))
+///     .ready_timeout(Duration::from_millis(200))
+///     .run()
+///     .unwrap_err();
+/// assert!(matches!(err, Error::NeverReady { .. }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Ready {
