@@ -661,12 +661,14 @@ const FIRST_FREE: RawFd = 3 + SLOTS as RawFd;
 /// One past the highest signal number.
 const NSIG: i32 = 65;
 
-/// The sentinel's whole life, in the forked child. Never returns.
+/// The sentinel's whole life, in the forked child (or in the fresh process the exec hook
+/// turned into the sentinel). Never returns.
 ///
 /// # Safety
 ///
 /// Must only be called in a child just created by `fork`, with `plan` pointing into the
-/// parent's (now copied) memory. Only async-signal-safe calls are made.
+/// parent's (now copied) memory, or from the exec hook. Only async-signal-safe calls are
+/// made.
 unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
     // SAFETY (whole function): each call below is a plain system call on descriptors and
     // buffers owned by this process; none allocates or takes a lock shared with the
