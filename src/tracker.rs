@@ -158,9 +158,8 @@ impl Tracker {
     }
 }
 
-// Output is read before events in every round: an agent's last line was written before
-// its exit, so reading in this order never reports the exit ahead of that line.
 const STDOUT: usize = 0;
+const STDERR: usize = 1;
 const EVENTS: usize = 2;
 
 fn read_loop(shared: Arc<(Mutex<State>, Condvar)>, clock: Clock, fds: [OwnedFd; 3]) {
@@ -169,61 +168,75 @@ fn read_loop(shared: Arc<(Mutex<State>, Condvar)>, clock: Clock, fds: [OwnedFd; 
     let mut buf = vec![0u8; 64 * 1024];
     while open.iter().any(|o| *o) {
         let mut pollfds: Vec<PollFd<'_>> = Vec::with_capacity(3);
-        let mut which = Vec::with_capacity(3);
         for (i, fd) in fds.iter().enumerate() {
             if open[i] {
                 pollfds.push(PollFd::new(fd, PollFlags::IN));
-                which.push(i);
             }
         }
         if retry_on_intr(|| poll(&mut pollfds, None)).is_err() {
             break;
         }
         drop(pollfds);
-        // Read every open pipe, not only those poll named, in the fixed order above.
-        for i in which {
-            // Drain what is there now; EAGAIN ends the turn, 0 bytes is end of file.
-            loop {
-                match read(&fds[i], &mut buf) {
-                    Ok(n) => {
-                        let (lock, cvar) = &*shared;
-                        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
-                        if i == EVENTS {
-                            if n == 0 {
-                                state.sentinel_gone = true;
-                            }
-                            pending_event.extend_from_slice(&buf[..n]);
-                            let whole = pending_event.len() / EVENT_LEN * EVENT_LEN;
-                            for chunk in pending_event[..whole].chunks_exact(EVENT_LEN) {
-                                let mut record = [0u8; EVENT_LEN];
-                                record.copy_from_slice(chunk);
-                                if let Some((event, at_ns)) = Event::decode(&record) {
-                                    apply(&mut state, event, clock.offset(at_ns));
-                                }
-                            }
-                            pending_event.drain(..whole);
-                        } else {
-                            record_output(&mut state, i == STDOUT, &buf[..n], clock.now());
-                        }
-                        cvar.notify_all();
-                        if n == 0 {
-                            open[i] = false;
-                            break;
-                        }
-                    }
-                    Err(Errno::INTR) => continue,
-                    Err(Errno::AGAIN) => break,
-                    Err(_) => {
-                        open[i] = false;
-                        break;
-                    }
-                }
+        // Take the events first and the output after, and apply the events last: output
+        // an agent wrote before it exited is in its pipe before the sentinel reports the
+        // exit, so nobody ever sees the exit without the last lines before it.
+        let mut events_eof = false;
+        if open[EVENTS] {
+            events_eof = drain(&fds[EVENTS], &mut buf, |bytes| {
+                pending_event.extend_from_slice(bytes)
+            });
+        }
+        for stream in [STDOUT, STDERR] {
+            if !open[stream] {
+                continue;
+            }
+            let eof = drain(&fds[stream], &mut buf, |bytes| {
+                let (lock, cvar) = &*shared;
+                let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+                record_output(&mut state, stream == STDOUT, bytes, clock.now());
+                cvar.notify_all();
+            });
+            if eof {
+                let (lock, _) = &*shared;
+                let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+                record_output(&mut state, stream == STDOUT, &[], clock.now());
+                open[stream] = false;
             }
         }
+        let (lock, cvar) = &*shared;
+        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let whole = pending_event.len() / EVENT_LEN * EVENT_LEN;
+        for chunk in pending_event[..whole].chunks_exact(EVENT_LEN) {
+            let mut record = [0u8; EVENT_LEN];
+            record.copy_from_slice(chunk);
+            if let Some((event, at_ns)) = Event::decode(&record) {
+                apply(&mut state, event, clock.offset(at_ns));
+            }
+        }
+        pending_event.drain(..whole);
+        if events_eof {
+            state.sentinel_gone = true;
+            open[EVENTS] = false;
+        }
+        cvar.notify_all();
     }
     let (lock, cvar) = &*shared;
     lock.lock().unwrap_or_else(|e| e.into_inner()).sentinel_gone = true;
     cvar.notify_all();
+}
+
+/// Reads what `fd` has now (non-blocking), handing each chunk to `take`; true at end of
+/// file (or on an error, which ends the stream the same way).
+fn drain(fd: &OwnedFd, buf: &mut [u8], mut take: impl FnMut(&[u8])) -> bool {
+    loop {
+        match read(fd, &mut *buf) {
+            Ok(0) => return true,
+            Ok(n) => take(&buf[..n]),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return false,
+            Err(_) => return true,
+        }
+    }
 }
 
 /// Feeds output to its stream (end of file when `bytes` is empty), watching stdout for
