@@ -388,7 +388,8 @@ fn send(
     target: Target,
     record: &mut PlanRecord,
 ) {
-    let before = tracker.lock().replies;
+    // Every command gets exactly one `Signalled` reply: wait for the next one.
+    let before = tracker.lock().signals.len();
     let command = match target {
         Target::Agent => Command::SignalAgent(signal.as_raw()),
         Target::Group => Command::SignalGroup(signal.as_raw()),
@@ -397,7 +398,7 @@ fn send(
         return;
     }
     let state = tracker.wait_until(Instant::now() + REPLY_PATIENCE, |s| {
-        s.replies > before || s.sentinel_gone
+        s.signals.len() > before || s.sentinel_gone
     });
     let Some(sent) = state.signals.get(before).copied() else {
         return;

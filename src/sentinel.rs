@@ -1264,9 +1264,20 @@ mod tests {
     }
 
     #[test]
-    fn monotonic_clock_matches_instant() {
-        let before = monotonic_ns();
-        let later = monotonic_ns();
-        assert!(later >= before);
+    fn event_times_use_the_monotonic_clock() {
+        // Sentinel timestamps are compared with `Instant`, which is CLOCK_MONOTONIC:
+        // reading any other clock would put them days or decades away.
+        let ts = |t: rustix::time::Timespec| t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+        let before = ts(rustix::time::clock_gettime(
+            rustix::time::ClockId::Monotonic,
+        ));
+        let ours = monotonic_ns();
+        let after = ts(rustix::time::clock_gettime(
+            rustix::time::ClockId::Monotonic,
+        ));
+        assert!(
+            before <= ours && ours <= after,
+            "{before} <= {ours} <= {after}"
+        );
     }
 }

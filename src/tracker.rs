@@ -79,8 +79,6 @@ pub(crate) struct State {
     /// A prefix that makes the agent ready when a stdout line starts with it.
     pub ready_line: Option<String>,
     pub ready_line_at: Option<Duration>,
-    /// Number of `Signalled` events seen (waiters for a reply count these).
-    pub replies: usize,
 }
 
 impl State {
@@ -289,7 +287,6 @@ fn apply(state: &mut State, event: Event, at: Duration) {
         } => {
             let _ = signal;
             state.signals.push(Sent { target, errno, at });
-            state.replies += 1;
         }
         Event::Killed { pid } => state.cleanup_kills.push((pid, at)),
     }
