@@ -86,6 +86,12 @@ pub enum Escape {
         /// The surviving parent.
         parent: i32,
     },
+    /// Its parent (the launcher the parent-death plan killed) died, and it did not
+    /// follow: no `PR_SET_PDEATHSIG`, no poll of its parent pid.
+    ParentDied {
+        /// The parent that died.
+        parent: i32,
+    },
 }
 
 impl Escape {
@@ -120,6 +126,7 @@ impl Escape {
             Escape::EnvironmentScrubbed => "an environment-marker sweep (CI runners' tracking variables) cannot find it: track by cgroup or subreaper",
             Escape::Respawned { .. } => "a supervisor restarted it after the kill: stop the supervisor first, or kill the whole tree at once (cgroup.kill)",
             Escape::ParentSurvived { .. } => "it goes when its parent goes: fix the parent's escape first",
+            Escape::ParentDied { .. } => "follow the parent: prctl(PR_SET_PDEATHSIG, SIGTERM) at start (then check getppid() against the parent you expect), or poll the parent pid and exit when it changes, as gunicorn's workers do",
             Escape::ContainerInit => "run a real init as PID 1 (tini, dumb-init, docker run --init) that forwards signals and reaps, or install handlers for SIGTERM/SIGINT",
         }
     }
@@ -143,6 +150,7 @@ impl fmt::Display for Escape {
             Escape::EnvironmentScrubbed => f.write_str("environment scrubbed: ORPHAN_CHECK_RUN is gone from its environment"),
             Escape::Respawned { parent } => write!(f, "respawned: started after the kill by pid {parent}"),
             Escape::ParentSurvived { parent } => write!(f, "its parent (pid {parent}) survived and keeps it"),
+            Escape::ParentDied { parent } => write!(f, "its parent (pid {parent}) was killed and it did not follow: no PR_SET_PDEATHSIG, no parent-pid poll"),
             Escape::ContainerInit => f.write_str("PID 1 of a PID namespace: signals without a handler are dropped and none are forwarded to its children (cause 6)"),
         }
     }
@@ -311,6 +319,14 @@ pub(crate) fn escapes(
                 }),
                 None => out.push(Escape::NoCleanup),
             }
+        } else if orphaned_by_kill
+            && cx.plan.needs_launcher()
+            && original.is_some_and(|o| o.ppid == cx.agent.pid)
+        {
+            // The parent-death plan: the launcher (the diagnosis's "agent") was killed.
+            out.push(Escape::ParentDied {
+                parent: cx.agent.pid,
+            });
         } else if orphaned_by_kill {
             let parent = original.and_then(|o| {
                 cx.before_kill

@@ -86,6 +86,13 @@ pub enum Error {
         stderr: Box<OutputTail>,
     },
 
+    /// Container mode cannot run here: not root, and no unprivileged user namespaces.
+    #[error("container mode needs root or unprivileged user namespaces: {reason}")]
+    ContainerUnavailable {
+        /// Why, in one line.
+        reason: String,
+    },
+
     /// The command cannot be represented (an argument or variable with a NUL byte).
     #[error("invalid command: {0}")]
     InvalidCommand(String),

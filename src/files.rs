@@ -45,6 +45,26 @@ impl DirWatch {
         }
     }
 
+    /// Records `path` again as it is now: the harness's own write to it (the touch after
+    /// the kill) is not a write by the tree.
+    pub(crate) fn restamp(&mut self, path: &Path) {
+        let Ok(path) = fs::canonicalize(path) else {
+            return;
+        };
+        let Some(stamp) = stamp(&path) else {
+            return;
+        };
+        for root in &self.roots {
+            let Ok(canonical_root) = fs::canonicalize(root) else {
+                continue;
+            };
+            if let Ok(rel) = path.strip_prefix(&canonical_root) {
+                // The key as the walk spells it: the root as given, then the names.
+                self.files.insert(root.join(rel), stamp);
+            }
+        }
+    }
+
     /// The directories watched.
     pub(crate) fn roots(&self) -> &[PathBuf] {
         &self.roots
@@ -102,16 +122,21 @@ fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Stamp>) {
         if meta.is_dir() {
             walk(&path, out);
         } else {
-            out.insert(
-                path,
-                Stamp {
-                    size: meta.size(),
-                    mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-                    inode: meta.ino(),
-                },
-            );
+            out.insert(path, stamp_of(&meta));
         }
     }
+}
+
+fn stamp_of(meta: &fs::Metadata) -> Stamp {
+    Stamp {
+        size: meta.size(),
+        mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        inode: meta.ino(),
+    }
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    fs::symlink_metadata(path).ok().map(|m| stamp_of(&m))
 }
 
 /// A file written after the kill.
@@ -122,20 +147,23 @@ pub struct FileChange {
     /// `created`, `modified`, `replaced` (renamed over) or `removed`.
     pub change: &'static str,
     /// Surviving processes that have it (or its directory) open or as working directory,
-    /// or else whose command line names the watched directory.
+    /// or else whose command line names the watched directory, or else the only watcher
+    /// left (the one survivor with an inotify descriptor, or the one survivor).
     pub writers: Vec<i32>,
 }
 
 /// Pids among `candidates` that have `path` (or a directory above it, up to `root`)
 /// open, or as their working directory; failing that, those whose command line names
-/// `root` (a watcher started with `--dir <root>` opens its files only for an instant).
+/// `root` (a watcher started with `--dir <root>` opens its files only for an instant);
+/// failing that, the only watcher left: the one candidate with an inotify descriptor,
+/// or the one candidate at all.
 pub(crate) fn likely_writers(path: &Path, root: &Path, candidates: &[i32]) -> Vec<i32> {
     let by_files = holding(path, root, candidates);
     if !by_files.is_empty() {
         return by_files;
     }
     let needle = root.to_string_lossy().into_owned();
-    candidates
+    let by_args: Vec<i32> = candidates
         .iter()
         .copied()
         .filter(|pid| {
@@ -146,7 +174,30 @@ pub(crate) fn likely_writers(path: &Path, root: &Path, candidates: &[i32]) -> Ve
                 })
                 .unwrap_or(false)
         })
-        .collect()
+        .collect();
+    if !by_args.is_empty() {
+        return by_args;
+    }
+    let watching: Vec<i32> = candidates
+        .iter()
+        .copied()
+        .filter(|pid| has_inotify(*pid))
+        .collect();
+    match (watching.as_slice(), candidates) {
+        ([one], _) | ([], [one]) => vec![*one],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the process holds an inotify descriptor (`anon_inode:inotify`).
+fn has_inotify(pid: i32) -> bool {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| fs::read_link(e.path()).ok())
+                .any(|t| t.as_os_str() == "anon_inode:inotify")
+        })
+        .unwrap_or(false)
 }
 
 fn holding(path: &Path, root: &Path, candidates: &[i32]) -> Vec<i32> {

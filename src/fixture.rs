@@ -50,15 +50,17 @@ pub enum Fixture {
     WrapperChain,
     /// Control: `sh -c 'exec server'`.
     ExecReplace,
-    /// Control: a child with `PR_SET_PDEATHSIG=SIGKILL`.
+    /// Control: a child with `PR_SET_PDEATHSIG=SIGKILL` (`--self`: the fixture too).
     PdeathsigChild,
+    /// Follows its parent by polling `getppid()`, like gunicorn's workers.
+    ParentPoller,
 }
 
 const CATALOG: &str = include_str!("../fixtures/catalog.tsv");
 
 impl Fixture {
     /// Every fixture, in catalog order.
-    pub const ALL: [Fixture; 17] = [
+    pub const ALL: [Fixture; 18] = [
         Fixture::Listener,
         Fixture::SigtermIgnorer,
         Fixture::ShellForkTree,
@@ -76,6 +78,7 @@ impl Fixture {
         Fixture::WrapperChain,
         Fixture::ExecReplace,
         Fixture::PdeathsigChild,
+        Fixture::ParentPoller,
     ];
 
     /// The fixture's name: `sigterm-ignorer`.
@@ -98,6 +101,7 @@ impl Fixture {
             Fixture::WrapperChain => "wrapper-chain",
             Fixture::ExecReplace => "exec-replace",
             Fixture::PdeathsigChild => "pdeathsig-child",
+            Fixture::ParentPoller => "parent-poller",
         }
     }
 
@@ -169,13 +173,23 @@ fn materialize() -> std::io::Result<PathBuf> {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
         std::fs::rename(&tmp, &binary)?;
     }
-    for f in Fixture::ALL {
-        let link = dir.join(f.name());
+    for name in Fixture::ALL.map(Fixture::name).into_iter().chain([LAUNCHER]) {
+        let link = dir.join(name);
         if !link.exists() {
             let _ = std::fs::hard_link(&binary, &link);
         }
     }
     Ok(dir)
+}
+
+/// The name of the launcher [`KillPlan::parent_death`](crate::KillPlan::parent_death)
+/// starts the agent through (a role of the fixture binary, not a fixture).
+const LAUNCHER: &str = "launcher";
+
+/// The launcher's executable: `launcher -- PROGRAM [ARGS...]` starts PROGRAM as its
+/// child and waits for it.
+pub(crate) fn launcher_path() -> PathBuf {
+    fixture_dir().join(LAUNCHER)
 }
 
 /// The example agents in Python and Node, reproducing the six causes and the usual fixes.

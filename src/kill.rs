@@ -109,6 +109,13 @@ enum Plan {
         #[serde(rename = "grace_ms", serialize_with = "as_millis")]
         grace: Duration,
     },
+    /// SIGKILL to the launcher the harness put between the sentinel and the agent.
+    ParentDeath,
+    /// SIGTERM to the PID namespace's init, grace, SIGKILL to it.
+    ContainerStop {
+        #[serde(rename = "grace_ms", serialize_with = "as_millis")]
+        grace: Duration,
+    },
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -125,6 +132,11 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 /// | [`KillPlan::sigint_group`] | SIGINT to the agent's process group | Ctrl-C in a terminal |
 /// | [`KillPlan::sigkill_group`] | SIGKILL to the agent's process group | `kill -9 -PGID` |
 /// | [`KillPlan::sighup_group`] | SIGHUP to the agent's process group | the terminal closing |
+/// | [`KillPlan::parent_death`] | SIGKILL to the agent's launcher (its parent), not the agent | the IDE, terminal or supervisor that started the agent dying |
+/// | [`KillPlan::container_stop`] | SIGTERM to the container's PID 1, `grace`, then SIGKILL to it | `docker stop` |
+///
+/// In container mode ([`Scenario::container`](crate::Scenario::container)) the pid plans
+/// reach the namespace's PID 1: [`KillPlan::sigkill`] is `docker kill`.
 ///
 /// ```
 /// use orphan_check::KillPlan;
@@ -179,6 +191,37 @@ impl KillPlan {
         Self::signal(Signal::Hup, Target::Group)
     }
 
+    /// SIGKILL to the agent's launcher only: the IDE, terminal or supervisor that started
+    /// the agent dying. The scenario starts the agent through a small launcher process
+    /// (which forks the agent and waits for it) and kills that launcher; the agent is
+    /// reparented to the sentinel. An agent that set `PR_SET_PDEATHSIG` or polls its
+    /// parent pid (gunicorn's workers) follows its parent; any other survives.
+    pub fn parent_death() -> Self {
+        KillPlan {
+            plan: Plan::ParentDeath,
+        }
+    }
+
+    /// SIGTERM to the container's PID 1, up to `grace` for it to exit, then SIGKILL to
+    /// it: `docker stop` (whose default grace is 10 s). When PID 1 dies the kernel
+    /// SIGKILLs everything else in its PID namespace. Runs the scenario in container
+    /// mode ([`Scenario::container`](crate::Scenario::container)).
+    pub fn container_stop(grace: Duration) -> Self {
+        KillPlan {
+            plan: Plan::ContainerStop { grace },
+        }
+    }
+
+    /// True for [`KillPlan::parent_death`]: the agent is started through a launcher.
+    pub fn needs_launcher(&self) -> bool {
+        matches!(self.plan, Plan::ParentDeath)
+    }
+
+    /// True for [`KillPlan::container_stop`]: the scenario runs in container mode.
+    pub fn needs_container(&self) -> bool {
+        matches!(self.plan, Plan::ContainerStop { .. })
+    }
+
     /// Any signal to the agent or its group.
     pub fn signal(signal: Signal, target: Target) -> Self {
         KillPlan {
@@ -215,6 +258,8 @@ impl KillPlan {
                 ),
             },
             Plan::TermThenKill { grace } => format!("term-then-kill={}", human(grace)),
+            Plan::ParentDeath => "parent-death".into(),
+            Plan::ContainerStop { grace } => format!("docker-stop={}", human(grace)),
         }
     }
 
@@ -235,6 +280,11 @@ impl KillPlan {
                     human(grace)
                 )
             }
+            Plan::ParentDeath => "SIGKILL to the agent's launcher (its parent), not the agent".into(),
+            Plan::ContainerStop { grace } => format!(
+                "SIGTERM to the container's PID 1, {} grace, then SIGKILL to it",
+                human(grace)
+            ),
         }
     }
 
@@ -250,6 +300,8 @@ impl KillPlan {
                 _ => "a custom signal",
             },
             Plan::TermThenKill { .. } => "docker stop, systemd stop",
+            Plan::ParentDeath => "the IDE, terminal or supervisor that started the agent dying",
+            Plan::ContainerStop { .. } => "docker stop",
         }
     }
 
@@ -268,15 +320,16 @@ impl KillPlan {
     pub fn first_signal(&self) -> Signal {
         match self.plan {
             Plan::Once { signal, .. } => signal,
-            Plan::TermThenKill { .. } => Signal::Term,
+            Plan::TermThenKill { .. } | Plan::ContainerStop { .. } => Signal::Term,
+            Plan::ParentDeath => Signal::Kill,
         }
     }
 
     /// The grace period, for the plan that has one.
     pub fn grace(&self) -> Option<Duration> {
         match self.plan {
-            Plan::TermThenKill { grace } => Some(grace),
-            Plan::Once { .. } => None,
+            Plan::TermThenKill { grace } | Plan::ContainerStop { grace } => Some(grace),
+            Plan::Once { .. } | Plan::ParentDeath => None,
         }
     }
 }
@@ -304,7 +357,9 @@ pub(crate) fn human(d: Duration) -> String {
 pub struct SentSignal {
     /// `SIGTERM`, …
     pub signal: &'static str,
-    /// `agent`, `group`, or `member` (a group member signalled one by one).
+    /// `agent`, `group`, `member` (a group member signalled one by one), `launcher`
+    /// (the agent's parent, [`KillPlan::parent_death`]) or `pid1` (the container's
+    /// init).
     pub target: &'static str,
     /// The pid (or process group id) it went to.
     pub to: i32,
@@ -319,7 +374,8 @@ pub struct SentSignal {
 pub struct PlanRecord {
     /// Every signal sent, in order.
     pub sent: Vec<SentSignal>,
-    /// True when the agent survived SIGTERM for the whole grace and needed SIGKILL.
+    /// True when the agent (in container mode: PID 1) survived SIGTERM for the whole
+    /// grace and needed SIGKILL.
     pub agent_needed_sigkill: bool,
     /// True when the agent had exited on its own before the plan ran.
     pub agent_exited_before_kill: bool,
@@ -329,28 +385,47 @@ pub struct PlanRecord {
 /// microseconds; this only bounds a sentinel that is gone.
 const REPLY_PATIENCE: Duration = Duration::from_secs(5);
 
-/// Runs `plan` against the scenario's agent.
+/// Runs `plan` against the sentinel's child: the agent, its launcher
+/// ([`KillPlan::parent_death`]), or the container's PID 1 (`container`).
 pub(crate) fn execute(
     plan: &KillPlan,
     sentinel: &SentinelHandle,
     tracker: &Tracker,
     agent: i32,
+    container: bool,
 ) -> PlanRecord {
     let mut record = PlanRecord {
         agent_exited_before_kill: tracker.lock().agent_exit().is_some(),
         ..PlanRecord::default()
     };
+    // In container mode the sentinel's child, which the pid plans reach, is PID 1.
+    let pid_label = if container { "pid1" } else { "agent" };
     match plan.plan {
         Plan::Once { signal, target } => {
-            send(sentinel, tracker, agent, signal, target, &mut record);
+            let label = match target {
+                Target::Agent => pid_label,
+                Target::Group => "group",
+            };
+            send(sentinel, tracker, agent, signal, target, label, &mut record);
         }
-        Plan::TermThenKill { grace } => {
+        // The launcher is the sentinel's child: the pid plan's target.
+        Plan::ParentDeath => send(
+            sentinel,
+            tracker,
+            agent,
+            Signal::Kill,
+            Target::Agent,
+            "launcher",
+            &mut record,
+        ),
+        Plan::TermThenKill { grace } | Plan::ContainerStop { grace } => {
             send(
                 sentinel,
                 tracker,
                 agent,
                 Signal::Term,
                 Target::Agent,
+                pid_label,
                 &mut record,
             );
             let deadline = Instant::now() + grace;
@@ -365,6 +440,7 @@ pub(crate) fn execute(
                     agent,
                     Signal::Kill,
                     Target::Agent,
+                    pid_label,
                     &mut record,
                 );
                 // The sentinel's answer decides, not our clock: on a loaded machine the
@@ -386,6 +462,7 @@ fn send(
     agent: i32,
     signal: Signal,
     target: Target,
+    label: &'static str,
     record: &mut PlanRecord,
 ) {
     // Every command gets exactly one `Signalled` reply: wait for the next one.
@@ -407,10 +484,7 @@ fn send(
     let at_ms = sent.at.as_secs_f64() * 1000.0;
     record.sent.push(SentSignal {
         signal: signal.name(),
-        target: match target {
-            Target::Agent => "agent",
-            Target::Group => "group",
-        },
+        target: label,
         to: sent.target,
         at_ms,
         delivered: sent.errno == 0,
@@ -480,6 +554,20 @@ mod tests {
                 "hup-group"
             ]
         );
+    }
+
+    #[test]
+    fn the_endings_that_are_not_plain_signals_have_names() {
+        let stop = KillPlan::container_stop(Duration::from_secs(10));
+        assert_eq!(stop.name(), "docker-stop=10s");
+        assert_eq!(stop.grace(), Some(Duration::from_secs(10)));
+        assert_eq!(stop.first_signal(), Signal::Term);
+        assert!(stop.needs_container() && !stop.needs_launcher());
+        let death = KillPlan::parent_death();
+        assert_eq!(death.name(), "parent-death");
+        assert_eq!(death.first_signal(), Signal::Kill);
+        assert!(death.needs_launcher() && !death.needs_container());
+        assert!(!death.targets_group() && !stop.targets_group());
     }
 
     #[test]

@@ -44,6 +44,7 @@ compile_error!(
 );
 
 mod cgroup;
+mod container;
 mod diagnosis;
 mod error;
 mod files;
@@ -58,9 +59,11 @@ mod ready;
 mod report;
 mod scenario;
 mod sentinel;
+mod touch;
 mod tracker;
 
 pub use cgroup::{writable_root as cgroup_root, CgroupMode};
+pub use container::{ContainerReport, NamespacedProcess};
 pub use diagnosis::{Cleanup, Escape};
 pub use error::Error;
 pub use files::FileChange;
@@ -76,6 +79,7 @@ pub use report::{
 };
 pub use scenario::Scenario;
 pub use sentinel::SentinelStart;
+pub use touch::{TouchMode, TouchRecord, TOUCH_LINE};
 
 /// The environment variable every agent gets: `ORPHAN_CHECK_RUN=<unique id>`.
 pub const RUN_ENV: &str = "ORPHAN_CHECK_RUN";

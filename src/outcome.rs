@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::ScenarioCgroup;
+use crate::container::{self, ContainerReport, NamespaceWatch};
 use crate::diagnosis::{self, Context};
 use crate::files::{self, DirWatch, FileChange};
 use crate::kill::{signal_name, KillPlan, PlanRecord};
@@ -24,9 +25,11 @@ use crate::ports::{self, Listening, PortHolder, PortVerdict};
 use crate::procs::{self, ProcessInfo};
 use crate::ready::backoff;
 use crate::report::{
-    Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION,
+    Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, WrapperSummary,
+    SCHEMA_VERSION,
 };
-use crate::scenario::MAX_DEADLINE;
+use crate::scenario::{WrapperRole, MAX_DEADLINE};
+use crate::touch::TouchRecord;
 use crate::sentinel::SentinelHandle;
 use crate::tracker::Tracker;
 
@@ -48,6 +51,12 @@ pub(crate) struct OutcomeParts {
     pub tracker: Tracker,
     pub agent: i32,
     pub agent_info: Option<ProcessInfo>,
+    /// The sentinel's child: the agent, or the wrapper started in its place.
+    pub top: Option<ProcessInfo>,
+    pub wrapper: Option<WrapperRole>,
+    pub container: bool,
+    pub namespace_watch: NamespaceWatch,
+    pub touched: Option<TouchRecord>,
     pub ready_at: Duration,
     pub kill_after: Duration,
     pub kill_started_at: Duration,
@@ -83,6 +92,13 @@ pub struct Outcome {
     ready: String,
     watched_ports: Vec<u16>,
     agent: ProcessInfo,
+    /// The sentinel's child, which the plans signal: the agent itself, or the launcher
+    /// (parent-death) or init (`Scenario::init`) started in its place.
+    top: ProcessInfo,
+    wrapper: Option<WrapperRole>,
+    container: bool,
+    namespace_watch: NamespaceWatch,
+    touched: Option<TouchRecord>,
     ready_at: Duration,
     kill_after: Duration,
     kill_started_at: Duration,
@@ -116,6 +132,9 @@ pub enum FailureReason {
     FilesWritten(usize),
     /// The deadline given to the verdict cannot mean anything.
     InvalidDeadline(Duration),
+    /// Container mode: PID 1 did not exit on SIGTERM within the grace, or processes
+    /// inside died by the namespace's SIGKILL.
+    StopNotGraceful,
 }
 
 /// A failed verdict. It owns the report, so a caller can still inspect everything.
@@ -140,6 +159,26 @@ impl std::error::Error for Failure {}
 
 impl Outcome {
     pub(crate) fn new(parts: OutcomeParts) -> Outcome {
+        let unread = |pid: i32| ProcessInfo {
+            pid,
+            ppid: parts.sentinel.pid(),
+            pgid: pid,
+            sid: parts.sentinel.pid(),
+            state: 'X',
+            comm: "?".into(),
+            cmdline: Vec::new(),
+            start_ticks: 0,
+            uid: u32::MAX,
+            sig_ignored: 0,
+            sig_caught: 0,
+            sig_pending: 0,
+            pid_in_namespace: None,
+        };
+        let top = match (&parts.top, parts.wrapper) {
+            (Some(t), _) => t.clone(),
+            (None, None) => parts.agent_info.clone().unwrap_or_else(|| unread(parts.agent)),
+            (None, Some(_)) => unread(-1),
+        };
         let agent = parts.agent_info.unwrap_or_else(|| ProcessInfo {
             pid: parts.agent,
             ppid: parts.sentinel.pid(),
@@ -160,6 +199,8 @@ impl Outcome {
             (agent.pid, agent.start_ticks),
             (agent.clone(), Duration::ZERO),
         );
+        seen.entry((top.pid, top.start_ticks))
+            .or_insert((top.clone(), Duration::ZERO));
         for p in &parts.before_kill {
             seen.entry((p.pid, p.start_ticks))
                 .or_insert((p.clone(), parts.kill_started_at));
@@ -174,6 +215,11 @@ impl Outcome {
             ready: parts.ready,
             watched_ports: parts.watched_ports,
             agent,
+            top,
+            wrapper: parts.wrapper,
+            container: parts.container,
+            namespace_watch: parts.namespace_watch,
+            touched: parts.touched,
             ready_at: parts.ready_at,
             kill_after: parts.kill_after,
             kill_started_at: parts.kill_started_at,
@@ -191,6 +237,67 @@ impl Outcome {
     /// The agent's pid.
     pub fn agent_pid(&self) -> i32 {
         self.agent.pid
+    }
+
+    /// The launcher's pid, when the plan is [`KillPlan::parent_death`]: the agent's
+    /// parent, which the plan SIGKILLed.
+    pub fn launcher_pid(&self) -> Option<i32> {
+        (self.wrapper == Some(WrapperRole::Launcher)).then_some(self.top.pid)
+    }
+
+    /// The container's PID 1 as the host sees it, in container mode: the agent, or the
+    /// init started with [`Scenario::init`](crate::Scenario::init).
+    pub fn pid1(&self) -> Option<i32> {
+        self.container.then_some(self.top.pid)
+    }
+
+    /// In container mode: how the stop went and how each process inside ended.
+    pub fn container_report(&self) -> Option<ContainerReport> {
+        if !self.container {
+            return None;
+        }
+        let pid1_end = self
+            .tracker
+            .lock()
+            .reaped
+            .iter()
+            .find(|r| r.pid == self.top.pid)
+            .map(|r| r.status);
+        Some(container::report(
+            &self.namespace_watch,
+            &self.top,
+            pid1_end,
+            &self.plan,
+            &self.plan_record,
+        ))
+    }
+
+    /// In container mode, waits up to `deadline` after the kill for the container to
+    /// end, then panics with the report unless the stop was graceful: PID 1 exited on
+    /// SIGTERM within the grace, and nothing inside died by the namespace's SIGKILL.
+    #[track_caller]
+    pub fn assert_graceful_stop(&self, deadline: Duration) {
+        if let Err(failure) = self.check_graceful_stop(deadline) {
+            panic!("{failure}");
+        }
+    }
+
+    /// `Err` with the report unless the container's stop was graceful (see
+    /// [`assert_graceful_stop`](Outcome::assert_graceful_stop)); outside container mode,
+    /// always `Ok`.
+    pub fn check_graceful_stop(&self, deadline: Duration) -> Result<&Outcome, Failure> {
+        if deadline.is_zero() || deadline > MAX_DEADLINE {
+            return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
+        }
+        let until = self.after_kill(deadline);
+        self.tracker
+            .wait(until, |s| s.empty_at.is_some() || s.sentinel_gone);
+        match self.container_report() {
+            Some(c) if c.stop_failed(&self.plan) || c.pid1_end.is_none() => {
+                Err(self.failure(FailureReason::StopNotGraceful))
+            }
+            _ => Ok(self),
+        }
     }
 
     /// The value of `ORPHAN_CHECK_RUN` in the agent's environment.
@@ -309,9 +416,10 @@ impl Outcome {
                 .filter(|e| e.at <= self.kill_started_at && e.status != 0)
                 .map(|e| describe_status(e.status))
         };
+        // The diagnosis reasons about the process the plan signalled (the group leader).
         let cx = Context::new(
             &self.plan,
-            &self.agent,
+            &self.top,
             &self.before_kill,
             &alive,
             sentinel,
@@ -532,8 +640,18 @@ impl Outcome {
         let state = self.tracker.lock();
         let survivors = observed.survivors.clone().unwrap_or_default();
         let ports: Vec<PortVerdict> = observed.ports.values().cloned().collect();
-        let leak =
-            !survivors.is_empty() || ports.iter().any(|p| !p.free) || !observed.files.is_empty();
+        drop(state);
+        drop(observed);
+        let container = self.container_report();
+        let observed = self.observed();
+        let state = self.tracker.lock();
+        let stop_failed = container
+            .as_ref()
+            .is_some_and(|c| c.stop_failed(&self.plan));
+        let leak = !survivors.is_empty()
+            || ports.iter().any(|p| !p.free)
+            || !observed.files.is_empty()
+            || stop_failed;
 
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         // Indexes, so that a tree of thousands is reported in linear time.
@@ -582,10 +700,11 @@ impl Outcome {
                 } else {
                     Some("parent")
                 },
-                needed_sigkill: (info.pid == self.agent.pid
+                needed_sigkill: (info.pid == self.top.pid
                     && self.plan_record.agent_needed_sigkill)
                     || killed_in_cleanup,
                 survived,
+                pid_in_namespace: info.pid_in_namespace,
             });
         }
         // Children of the sentinel that were never seen alive (short-lived orphans).
@@ -606,6 +725,7 @@ impl Outcome {
                     reaped_by: Some("sentinel"),
                     needed_sigkill: false,
                     survived: false,
+                    pid_in_namespace: None,
                 });
             }
         }
@@ -615,9 +735,9 @@ impl Outcome {
                 .total_cmp(&b.first_seen_ms.unwrap_or(f64::MAX))
                 .then(a.pid.cmp(&b.pid))
         });
-        // The agent's own parent is the sentinel: show the agent at the top.
+        // The sentinel's child (the agent, or its wrapper) is the root of the tree.
         for t in &mut timeline {
-            if t.pid == self.agent.pid {
+            if t.pid == self.top.pid {
                 t.original_parent = None;
             }
         }
@@ -636,8 +756,16 @@ impl Outcome {
             run_id: self.run_id.clone(),
             plan: PlanSummary {
                 name: self.plan.name(),
-                does: self.plan.describe(),
-                simulates: self.plan.simulates(),
+                does: if self.container && !self.plan.needs_container() {
+                    self.plan.describe().replace("the agent's pid", "the container's PID 1")
+                } else {
+                    self.plan.describe()
+                },
+                simulates: if self.container && self.plan == KillPlan::sigkill() {
+                    "docker kill"
+                } else {
+                    self.plan.simulates()
+                },
             },
             ready: self.ready.clone(),
             agent_pid: self.agent.pid,
@@ -660,6 +788,13 @@ impl Outcome {
             }),
             stdout: state.stdout.clone(),
             stderr: state.stderr.clone(),
+            wrapper: self.wrapper.map(|role| WrapperSummary {
+                role: role.name(),
+                pid: self.top.pid,
+                command: self.top.command(),
+            }),
+            container,
+            touched: self.touched.clone(),
         }
     }
 

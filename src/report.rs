@@ -32,16 +32,32 @@
 //! | `quiet_after_kill_ms` | number \| null | when the tree was empty, after the kill |
 //! | `cost` | object \| null | `cpu_usec`, `memory_bytes` of the scenario's cgroup |
 //! | `stdout`, `stderr` | object | `head`, `tail` (arrays of lines), `omitted` |
+//!
+//! Members present only when they apply (absent otherwise, so older readers see the same
+//! objects):
+//!
+//! | member | type | meaning |
+//! | --- | --- | --- |
+//! | `wrapper` | object | the process started in the agent's place: `role` (`launcher` for the parent-death plan, `init` for `--init`), `pid`, `command` |
+//! | `container` | object | container mode: `pid1`, `pid1_command`, `pid1_catches_sigterm`, `pid1_end` (string or null), `stop` (one sentence), `stop_took_whole_grace`, `escape` (`{"kind": "container_init"}`, cause 6, or null), `processes` (`pid`, `pid_in_namespace`, `command`, `end` (string, `alive`, or null when the kernel cannot tell), `killed_by_namespace`) |
+//! | `touched` | object | the file changed after the kill: `path`, `mode` (`rewrite`, `append`), `at_ms`, `after_kill_ms`, `error` (string or null) |
+//! | `timeline[].pid_in_namespace` | integer | its pid inside its PID namespace, when that is not the harness's (container mode) |
+//!
+//! In container mode the verdict is also `leak` when a graceful stop (SIGTERM first) was
+//! not graceful: PID 1 needed the grace's SIGKILL, or a process inside died by the
+//! namespace's SIGKILL.
 
 use serde::Serialize;
 use std::fmt;
 
+use crate::container::ContainerReport;
 use crate::diagnosis::{Cleanup, Escape};
 use crate::files::FileChange;
 use crate::kill::SentSignal;
 use crate::output::OutputTail;
 use crate::ports::PortVerdict;
 use crate::procs::ProcessInfo;
+use crate::touch::TouchRecord;
 
 /// The schema version of the JSON form.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -128,6 +144,21 @@ pub struct TimelineEntry {
     pub needed_sigkill: bool,
     /// True when it was alive at the last verdict.
     pub survived: bool,
+    /// Its pid inside its PID namespace, when that is not the harness's (container
+    /// mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid_in_namespace: Option<i32>,
+}
+
+/// The process the harness started in the agent's place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WrapperSummary {
+    /// `launcher` (the parent-death plan's) or `init` (container mode's `--init`).
+    pub role: &'static str,
+    /// Its pid (on the host).
+    pub pid: i32,
+    /// Its command line.
+    pub command: String,
 }
 
 /// What a leak costs, from the scenario's cgroup.
@@ -190,6 +221,15 @@ pub struct Report {
     pub stdout: OutputTail,
     /// The agent's stderr.
     pub stderr: OutputTail,
+    /// The launcher or init started in the agent's place, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrapper: Option<WrapperSummary>,
+    /// Container mode: how the stop went, how each process inside ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerReport>,
+    /// The file changed after the kill to provoke a watcher.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub touched: Option<TouchRecord>,
 }
 
 impl Report {
@@ -243,6 +283,18 @@ impl Report {
         }
         if !self.files.is_empty() {
             parts.push(format!("{} file(s) written", self.files.len()));
+        }
+        if let Some(c) = &self.container {
+            if c.stop_took_whole_grace {
+                parts.push("PID 1 was stopped only by the grace period's SIGKILL (cause 6)".into());
+            }
+            let n = c.killed_by_namespace();
+            if n > 0 && c.stop_failed_counts_namespace_kills(&self.plan.name) {
+                parts.push(format!(
+                    "{n} process{} died by the namespace's SIGKILL",
+                    if n == 1 { "" } else { "es" }
+                ));
+            }
         }
         match self.verdict {
             Verdict::Clean => format!(
@@ -305,6 +357,29 @@ impl fmt::Display for Report {
             None => writeln!(f, "  quiet    never: the tree was not empty at the verdict")?,
         }
         writeln!(f, "  oracles  {}", self.oracles.join(", "))?;
+        if let Some(w) = &self.wrapper {
+            writeln!(
+                f,
+                "  {:<8} pid {} `{}`; the agent is pid {}",
+                w.role,
+                w.pid,
+                truncate(&short_command(&w.command), 60),
+                self.agent_pid
+            )?;
+        }
+        if let Some(t) = &self.touched {
+            writeln!(
+                f,
+                "  touched  {} ({}) at +{}, {} after the kill{}",
+                t.path.display(),
+                t.mode,
+                ms(t.at_ms),
+                ms(t.after_kill_ms),
+                t.error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(": FAILED: {e}"))
+            )?;
+        }
         if let Some(cost) = &self.cost {
             let cpu = cost
                 .cpu_usec
@@ -361,6 +436,44 @@ impl fmt::Display for Report {
                         )?;
                     }
                 }
+            }
+        }
+        if let Some(c) = &self.container {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "  container  PID 1 is pid {} on the host `{}`",
+                c.pid1,
+                truncate(&short_command(&c.pid1_command), 60)
+            )?;
+            writeln!(f, "    stop     {}", c.stop)?;
+            if let Some(e) = &c.escape {
+                writeln!(f, "    hint: {}", e.hint())?;
+            }
+            for p in &c.processes {
+                let word = if p.killed_by_namespace {
+                    "NS SIGKILL"
+                } else {
+                    match p.end.as_deref() {
+                        Some("alive") => "ALIVE",
+                        Some(_) => "EXITED",
+                        None => "UNKNOWN",
+                    }
+                };
+                writeln!(
+                    f,
+                    "    {:<10} {:>7} (ns {:>4})  {}   {}",
+                    word,
+                    p.pid,
+                    p.pid_in_namespace.map_or("?".into(), |n| n.to_string()),
+                    truncate(&short_command(&p.command), 50),
+                    match (p.killed_by_namespace, p.end.as_deref()) {
+                        (true, _) => "did not exit on its own: the namespace's SIGKILL took it".to_string(),
+                        (false, Some("alive")) => String::new(),
+                        (false, Some(how)) => format!("ended on its own: {how}"),
+                        (false, None) => "how it ended is unknown (kernel before 6.15)".into(),
+                    }
+                )?;
             }
         }
         if !self.files.is_empty() {
@@ -467,6 +580,9 @@ impl Report {
             }
         } else if let Some(exit) = &entry.exit {
             extra.push(format!("{} at +{}", exit.how, ms(exit.at_ms)));
+        }
+        if let Some(ns) = entry.pid_in_namespace {
+            extra.insert(0, format!("(ns pid {ns})"));
         }
         writeln!(
             f,

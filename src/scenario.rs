@@ -19,7 +19,8 @@ use crate::outcome::{Outcome, OutcomeParts};
 use crate::ports::{self, PortHolder};
 use crate::procs;
 use crate::ready::{backoff, Ready};
-use crate::sentinel::{self, Launch, LaunchStage, SentinelStart};
+use crate::sentinel::{self, Launch, LaunchStage, Namespaces, SentinelStart};
+use crate::touch::{self, TouchMode, TouchRecord};
 use crate::tracker::{Clock, Tracker};
 use crate::RUN_ENV;
 
@@ -51,6 +52,28 @@ pub struct Scenario {
     dirs: Vec<PathBuf>,
     cgroup: CgroupMode,
     sentinel_start: SentinelStart,
+    container: bool,
+    init: Option<Command>,
+    touch: Option<PathBuf>,
+    touch_mode: TouchMode,
+}
+
+/// The process the harness puts between the sentinel and the agent, when there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WrapperRole {
+    /// The launcher [`KillPlan::parent_death`] kills.
+    Launcher,
+    /// The container's init (`--init`: tini, dumb-init), PID 1 with the agent under it.
+    Init,
+}
+
+impl WrapperRole {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            WrapperRole::Launcher => "launcher",
+            WrapperRole::Init => "init",
+        }
+    }
 }
 
 impl Scenario {
@@ -68,6 +91,10 @@ impl Scenario {
             dirs: Vec::new(),
             cgroup: CgroupMode::Auto,
             sentinel_start: SentinelStart::Auto,
+            container: false,
+            init: None,
+            touch: None,
+            touch_mode: TouchMode::Rewrite,
         }
     }
 
@@ -126,12 +153,86 @@ impl Scenario {
         self
     }
 
+    /// Container mode, as `docker run` without `--init`: the agent is PID 1 of a new PID
+    /// namespace, with a mount namespace of its own (mount propagation private, `/proc`
+    /// mounted afresh). The sentinel stays outside as its parent. The pid plans then
+    /// reach PID 1 ([`KillPlan::sigkill`] is `docker kill`, [`KillPlan::container_stop`]
+    /// is `docker stop`), and when PID 1 dies the kernel SIGKILLs the rest of the
+    /// namespace: the report tells whether PID 1 honoured SIGTERM or the stop took the
+    /// whole grace (cause 6), and which processes the namespace's SIGKILL took instead
+    /// of exiting on their own. Host and namespace pids are shown side by side.
+    ///
+    /// Needs root, or unprivileged user namespaces (then the caller's ids are mapped to
+    /// root inside); without either, [`run`](Scenario::run) fails with
+    /// [`Error::ContainerUnavailable`]. The network is the host's.
+    pub fn container(mut self) -> Self {
+        self.container = true;
+        self
+    }
+
+    /// Container mode with `init` as PID 1 and the agent under it, as
+    /// `docker run --init` does: the agent's program (resolved) and arguments are
+    /// appended to `init`'s, so give `tini --` or `dumb-init`. Implies
+    /// [`container`](Scenario::container).
+    pub fn init(mut self, init: Command) -> Self {
+        self.init = Some(init);
+        self.container = true;
+        self
+    }
+
+    /// Once the kill plan has run, change `path` (by default write its bytes back
+    /// unchanged; see [`touch_mode`](Scenario::touch_mode)), so that a watcher that
+    /// survived (`tsc --watch`, a bundler) rebuilds, and files written after the kill
+    /// prove it is alive. The touch happens right after the plan, before any verdict; the
+    /// report states its moment. The harness's own write is not counted as a write
+    /// after the kill. The file must exist and be writable.
+    pub fn touch_after_kill(mut self, path: impl Into<PathBuf>) -> Self {
+        self.touch = Some(path.into());
+        self
+    }
+
+    /// How [`touch_after_kill`](Scenario::touch_after_kill) changes the file (default
+    /// [`TouchMode::Rewrite`]).
+    pub fn touch_mode(mut self, mode: TouchMode) -> Self {
+        self.touch_mode = mode;
+        self
+    }
+
     /// Launches the agent under a sentinel, waits for readiness, and runs the kill plan.
     ///
     /// Every error leaves nothing of the scenario running.
     pub fn run(self) -> Result<Outcome, Error> {
         self.validate()?;
         let program = resolve_program(&self.command)?;
+        let container = self.container || self.plan.needs_container();
+        if container {
+            container_allowed()?;
+        }
+        // Who the sentinel starts: the agent itself, or a wrapper with the agent's
+        // resolved program and arguments appended to its own.
+        let wrapper = if self.plan.needs_launcher() {
+            let mut launcher = Command::new(crate::fixture::launcher_path());
+            launcher.arg("--");
+            Some((WrapperRole::Launcher, launcher))
+        } else {
+            self.init
+                .as_ref()
+                .map(|init| (WrapperRole::Init, copy_command(init)))
+        };
+        let (top_program, top_argv) = match &wrapper {
+            Some((_, w)) => {
+                let mut argv: Vec<OsString> = vec![w.get_program().to_owned()];
+                argv.extend(w.get_args().map(OsStr::to_owned));
+                argv.push(program.clone().into_os_string());
+                argv.extend(self.command.get_args().map(OsStr::to_owned));
+                (resolve_program(w)?, argv)
+            }
+            None => {
+                let mut argv: Vec<OsString> = vec![self.command.get_program().to_owned()];
+                argv.extend(self.command.get_args().map(OsStr::to_owned));
+                (program.clone(), argv)
+            }
+        };
         let mut watched = self.ports.clone();
         if let Some(Ready::Port(p)) = &self.ready {
             if !watched.contains(p) {
@@ -152,13 +253,16 @@ impl Scenario {
                 })?)
             }
         };
-        let launch = self.launch_spec(&program, &run_id, cgroup.as_ref())?;
+        let mut launch = self.launch_spec(&top_program, &top_argv, &run_id, cgroup.as_ref())?;
+        if container {
+            launch.namespaces = Some(namespaces()?);
+        }
 
         let clock = Clock::start();
         let spawned = match sentinel::spawn(&launch, self.sentinel_start) {
             Ok(Ok(spawned)) => spawned,
             Ok(Err((stage, errno))) => {
-                return Err(launch_error(stage, errno, &program));
+                return Err(launch_error(stage, errno, &top_program, container));
             }
             Err(source) => {
                 return Err(Error::Io {
@@ -196,15 +300,22 @@ impl Scenario {
             })?
         };
         let ready_at = self.wait_ready(&tracker)?;
+        // With a wrapper, the sentinel's child is the wrapper; the agent is its child
+        // once that has exec'd.
+        let top = agent;
+        let wrapped_agent = match &wrapper {
+            Some((role, _)) => Some(self.wait_for_wrapped_agent(&tracker, top, *role)?),
+            None => None,
+        };
         // The tree at readiness: who was whose child, in which group, before anything
         // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
         let mut before_kill = procs::subtree(sentinel.pid());
-        let agent_info = before_kill
+        let top_info = before_kill
             .iter()
-            .find(|p| p.pid == agent)
+            .find(|p| p.pid == top)
             .cloned()
-            .or_else(|| procs::ProcessInfo::read(agent));
+            .or_else(|| procs::ProcessInfo::read(top));
         if !self.kill_after.is_zero() {
             tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
             // Add what was born during the delay; keep the first sighting of the rest.
@@ -214,12 +325,31 @@ impl Scenario {
                 }
             }
         }
+        // In container mode the processes inside are not the sentinel's children: watch
+        // how each ends through a pidfd opened while it lives.
+        let namespace_watch = if container {
+            crate::container::NamespaceWatch::open(&before_kill, top)
+        } else {
+            crate::container::NamespaceWatch::default()
+        };
         let kill_started_at = clock.now();
-        let plan_record = kill::execute(&self.plan, &sentinel, &tracker, agent);
+        let plan_record = kill::execute(&self.plan, &sentinel, &tracker, top, container);
         let killed_at = clock.now();
         // Files are recorded once the plan has run: a write already in flight when the
         // signal arrived is not a write "after the kill".
-        let dirs_before = crate::files::DirWatch::start(&self.dirs);
+        let mut dirs_before = crate::files::DirWatch::start(&self.dirs);
+        let touched = self.touch.as_ref().map(|path| {
+            let result = touch::touch(path, self.touch_mode);
+            let at = clock.now();
+            dirs_before.restamp(path);
+            TouchRecord {
+                path: path.clone(),
+                mode: self.touch_mode.name(),
+                at_ms: at.as_secs_f64() * 1000.0,
+                after_kill_ms: at.saturating_sub(killed_at).as_secs_f64() * 1000.0,
+                error: result.err(),
+            }
+        });
 
         Ok(Outcome::new(OutcomeParts {
             command: display_command(&self.command),
@@ -232,8 +362,13 @@ impl Scenario {
             watched_ports: watched,
             sentinel,
             tracker,
-            agent,
-            agent_info,
+            agent: wrapped_agent.as_ref().map_or(top, |a| a.pid),
+            agent_info: wrapped_agent.or_else(|| top_info.clone()),
+            top: top_info,
+            wrapper: wrapper.map(|(role, _)| role),
+            container,
+            namespace_watch,
+            touched,
             ready_at,
             kill_after: self.kill_after,
             kill_started_at,
@@ -265,6 +400,16 @@ impl Scenario {
         };
         check("ready_timeout", self.ready_timeout, false)?;
         check("kill_after", self.kill_after, true)?;
+        if self.plan.needs_launcher() && (self.container || self.init.is_some()) {
+            return Err(Error::InvalidCommand(
+                "the parent-death plan cannot run in container mode: the launcher would be \
+                 PID 1, and its death kills the namespace"
+                    .into(),
+            ));
+        }
+        if let Some(path) = &self.touch {
+            touch::validate(path)?;
+        }
         if let Some(grace) = self.plan.grace() {
             check("the kill plan's grace", grace, false)?;
         }
@@ -284,6 +429,7 @@ impl Scenario {
     fn launch_spec(
         &self,
         program: &Path,
+        args: &[OsString],
         run_id: &str,
         cgroup: Option<&ScenarioCgroup>,
     ) -> Result<Launch, Error> {
@@ -291,8 +437,8 @@ impl Scenario {
             CString::new(s.as_bytes())
                 .map_err(|_| Error::InvalidCommand(format!("{s:?} contains a NUL byte")))
         };
-        let mut argv = vec![cstr(self.command.get_program())?];
-        for arg in self.command.get_args() {
+        let mut argv = Vec::with_capacity(args.len());
+        for arg in args {
             argv.push(cstr(arg)?);
         }
         let mut env: Vec<(OsString, OsString)> =
@@ -324,7 +470,58 @@ impl Scenario {
             envp,
             cwd,
             cgroup_dir,
+            namespaces: None,
         })
+    }
+
+    /// The agent under a wrapper: the wrapper's child once it has exec'd (its command
+    /// line is no longer the wrapper's). The wrapper forks it at once, so this is one
+    /// look in the common case; the checks back off 1→20 ms up to the readiness timeout.
+    fn wait_for_wrapped_agent(
+        &self,
+        tracker: &Tracker,
+        top: i32,
+        role: WrapperRole,
+    ) -> Result<procs::ProcessInfo, Error> {
+        let deadline = Instant::now() + self.ready_timeout;
+        let mut checks = 0;
+        loop {
+            let top_info = procs::ProcessInfo::read(top);
+            let found = top_info.as_ref().and_then(|t| {
+                procs::children(top)
+                    .into_iter()
+                    .filter_map(procs::ProcessInfo::read)
+                    .find(|c| c.cmdline != t.cmdline && !c.is_zombie())
+            });
+            if let Some(agent) = found {
+                return Ok(agent);
+            }
+            let gone = tracker.lock().agent_exit().is_some();
+            let now = Instant::now();
+            if gone || top_info.is_none() || now >= deadline {
+                let state = tracker.lock();
+                return Err(Error::ExitedBeforeReady {
+                    status: format!(
+                        "the {} {}",
+                        role.name(),
+                        match state.agent_exit() {
+                            Some(e) => format!(
+                                "ended ({}) without the agent",
+                                crate::outcome::describe_status(e.status)
+                            ),
+                            None => "did not start the agent in time".into(),
+                        }
+                    ),
+                    condition: "the agent to start under it".into(),
+                    stdout: Box::new(state.stdout.clone()),
+                    stderr: Box::new(state.stderr.clone()),
+                });
+            }
+            tracker.wait((now + backoff(checks)).min(deadline), |s| {
+                s.agent_exit().is_some() || s.sentinel_gone
+            });
+            checks += 1;
+        }
     }
 
     /// Waits for the readiness condition; returns when it held (offset from start).
@@ -454,8 +651,72 @@ fn check_port_free_before(port: u16) -> Result<(), Error> {
     Err(Error::PortBusy { port, holders })
 }
 
-fn launch_error(stage: LaunchStage, errno: i32, program: &Path) -> Error {
+/// A copy of a command's program, arguments, environment changes and directory.
+fn copy_command(c: &Command) -> Command {
+    let mut copy = Command::new(c.get_program());
+    copy.args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => copy.env(k, v),
+            None => copy.env_remove(k),
+        };
+    }
+    if let Some(dir) = c.get_current_dir() {
+        copy.current_dir(dir);
+    }
+    copy
+}
+
+/// Whether container mode can work here, checked before anything starts: root, or user
+/// namespaces that an unprivileged process may create.
+fn container_allowed() -> Result<(), Error> {
+    if rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let refused = |reason: String| Err(Error::ContainerUnavailable { reason });
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return refused("not root, and user namespaces are disabled (user.max_user_namespaces = 0)".into());
+    }
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return refused("not root, and unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)".into());
+    }
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        return refused("not root, and AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1)".into());
+    }
+    Ok(())
+}
+
+/// The namespaces of container mode: a user namespace too when not root.
+fn namespaces() -> Result<Namespaces, Error> {
+    let user_map = if rustix::process::geteuid().is_root() {
+        None
+    } else {
+        let line = |id: u32| CString::new(format!("0 {id} 1")).expect("digits");
+        Some((
+            line(rustix::process::geteuid().as_raw()),
+            line(rustix::process::getegid().as_raw()),
+        ))
+    };
+    Ok(Namespaces { user_map })
+}
+
+fn launch_error(stage: LaunchStage, errno: i32, program: &Path, container: bool) -> Error {
     let source = std::io::Error::from_raw_os_error(errno);
+    if container && matches!(stage, LaunchStage::Namespace | LaunchStage::ForkAgent) {
+        let step = if stage == LaunchStage::Namespace {
+            "setting up the new namespaces (id maps, /proc)"
+        } else {
+            "creating the PID and mount namespaces"
+        };
+        return Error::ContainerUnavailable {
+            reason: format!("{step} failed: {source}"),
+        };
+    }
     match (stage, source.kind()) {
         (LaunchStage::Exec, std::io::ErrorKind::PermissionDenied) => Error::NotExecutable {
             path: program.to_path_buf(),
@@ -466,6 +727,7 @@ fn launch_error(stage: LaunchStage, errno: i32, program: &Path) -> Error {
                 LaunchStage::Chdir => "changing to the working directory",
                 LaunchStage::Exec => "exec",
                 LaunchStage::ForkAgent => "forking the agent",
+                LaunchStage::Namespace => "setting up the container's namespaces",
             },
             source,
         },

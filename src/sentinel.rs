@@ -21,7 +21,8 @@
 //! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
 //! `sigprocmask`, `signalfd`, `clone3` or `clone` (the agent), `openat`,
 //! `mkdir`, `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
-//! `kill`, `waitpid`, `poll`, `open`, `clock_gettime`, `rmdir` and `_exit`.
+//! `kill`, `waitpid`, `poll`, `open`, `clock_gettime`, `rmdir` and `_exit`; in container
+//! mode the agent also calls `mount` and `strlen` (see `enter_container`).
 //!
 //! # The lifeline
 //!
@@ -70,6 +71,31 @@ pub(crate) struct Launch {
     /// harness that dies before the sentinel exists leaves none behind), starts the agent
     /// in it, and removes it when it exits after its tree is gone.
     pub cgroup_dir: Option<CString>,
+    /// Container mode: the agent becomes PID 1 of its own namespaces (see [`Namespaces`]).
+    pub namespaces: Option<Namespaces>,
+}
+
+/// Container mode, as `docker run` without `--init` sets it up: the agent is PID 1 of a
+/// new PID namespace and of a new mount namespace, in which mount propagation is made
+/// private and `/proc` is mounted afresh (so it shows the namespace's pids). The
+/// sentinel stays outside, the agent's parent: while PID 1 lives, orphans inside are
+/// reparented to it; when it dies the kernel SIGKILLs the rest of the namespace.
+pub(crate) struct Namespaces {
+    /// For a caller without root: a user namespace too, in which the caller's uid and
+    /// gid are mapped to 0 (the `uid_map` and `gid_map` lines, `0 <id> 1`).
+    pub user_map: Option<(CString, CString)>,
+}
+
+impl Namespaces {
+    /// The `clone` flags that create these namespaces.
+    fn clone_flags(&self) -> libc::c_int {
+        let user = if self.user_map.is_some() {
+            libc::CLONE_NEWUSER
+        } else {
+            0
+        };
+        libc::CLONE_NEWPID | libc::CLONE_NEWNS | user
+    }
 }
 
 /// The harness's side of a freshly forked sentinel.
@@ -139,6 +165,8 @@ pub(crate) enum LaunchStage {
     Chdir,
     Exec,
     ForkAgent,
+    /// Container mode: writing the user namespace's id maps or mounting `/proc`.
+    Namespace,
 }
 
 impl LaunchStage {
@@ -147,6 +175,7 @@ impl LaunchStage {
             STAGE_CGROUP => LaunchStage::JoinCgroup,
             STAGE_CHDIR => LaunchStage::Chdir,
             STAGE_FORK => LaunchStage::ForkAgent,
+            STAGE_NAMESPACE => LaunchStage::Namespace,
             _ => LaunchStage::Exec,
         }
     }
@@ -156,6 +185,7 @@ const STAGE_CGROUP: u32 = 1;
 const STAGE_CHDIR: u32 = 2;
 const STAGE_EXEC: u32 = 3;
 const STAGE_FORK: u32 = 4;
+const STAGE_NAMESPACE: u32 = 5;
 
 // Wire format of commands: [kind: u32, argument: i32], native endian.
 const CMD_SIGNAL_AGENT: u32 = 1;
@@ -372,10 +402,13 @@ pub(crate) fn spawn(
             .as_ref()
             .map_or(std::ptr::null(), |c| c.as_ptr()),
         agent_stack: agent_stack.as_mut_ptr(),
+        container: ContainerPlan::new(launch.namespaces.as_ref()),
     };
 
     // An exec that cannot start (no /proc/self/exe, a noexec mount) falls back to fork.
-    let execed = if start.resolve() == SentinelStart::Exec {
+    // Container mode always forks: its settings do not travel through the exec
+    // sentinel's arguments.
+    let execed = if start.resolve() == SentinelStart::Exec && launch.namespaces.is_none() {
         spawn_by_exec(launch, &plan.inherited).ok()
     } else {
         None
@@ -583,6 +616,7 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
             signals: SignalPlan::new(),
             cgroup_dir,
             agent_stack: agent_stack.as_mut_ptr(),
+            container: ContainerPlan::new(None),
         };
         sentinel_main(&plan)
     }
@@ -643,6 +677,27 @@ struct ChildPlan {
     cgroup_dir: *const c_char,
     /// The bottom of the agent's clone stack (`AGENT_STACK` bytes).
     agent_stack: *mut u8,
+    /// Container mode's namespaces, or none.
+    container: ContainerPlan,
+}
+
+/// Container mode as the forked child uses it: clone flags (0 when off) and the id map
+/// lines (null without a user namespace), pointing into the caller's [`Namespaces`].
+struct ContainerPlan {
+    clone_flags: libc::c_int,
+    uid_map: *const c_char,
+    gid_map: *const c_char,
+}
+
+impl ContainerPlan {
+    fn new(namespaces: Option<&Namespaces>) -> Self {
+        let maps = namespaces.and_then(|n| n.user_map.as_ref());
+        ContainerPlan {
+            clone_flags: namespaces.map_or(0, Namespaces::clone_flags),
+            uid_map: maps.map_or(std::ptr::null(), |(u, _)| u.as_ptr()),
+            gid_map: maps.map_or(std::ptr::null(), |(_, g)| g.as_ptr()),
+        }
+    }
 }
 
 /// Stack size for the agent between clone and exec: a few frames of system calls.
@@ -729,7 +784,7 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         // sentinel is small whenever it was started by exec (see `SentinelStart`).
         let mut agent = -1;
         if !plan.cgroup_dir.is_null() {
-            agent = clone_into_cgroup(FD_CGROUP);
+            agent = clone_into_cgroup(FD_CGROUP, plan.container.clone_flags as u64);
             if agent == 0 {
                 agent_main(plan, true);
             }
@@ -743,7 +798,7 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             agent = libc::clone(
                 agent_entry,
                 stack_top as *mut libc::c_void,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | plan.container.clone_flags,
                 (plan as *const ChildPlan).cast_mut().cast(),
             );
         }
@@ -844,7 +899,7 @@ extern "C" fn agent_entry(arg: *mut libc::c_void) -> libc::c_int {
 ///
 /// Post-fork only, in the single-threaded sentinel: the child continues on a copy of the
 /// caller's stack and must only make async-signal-safe calls until exec.
-unsafe fn clone_into_cgroup(cgroup_fd: RawFd) -> libc::pid_t {
+unsafe fn clone_into_cgroup(cgroup_fd: RawFd, namespace_flags: u64) -> libc::pid_t {
     /// `struct clone_args` of linux/sched.h (version 2, with `cgroup`).
     #[repr(C)]
     struct CloneArgs {
@@ -862,7 +917,7 @@ unsafe fn clone_into_cgroup(cgroup_fd: RawFd) -> libc::pid_t {
     }
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
+        flags: CLONE_INTO_CGROUP | namespace_flags,
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
@@ -917,6 +972,13 @@ unsafe fn agent_main(plan: &ChildPlan, born_in_cgroup: bool) -> ! {
             }
             libc::close(procs);
         }
+        if plan.container.clone_flags != 0 {
+            let err = enter_container(&plan.container);
+            if err != 0 {
+                report_launch_failure(STAGE_NAMESPACE, err);
+                libc::_exit(127);
+            }
+        }
         libc::dup2(FD_DEVNULL, 0);
         libc::dup2(FD_STDOUT, 1);
         libc::dup2(FD_STDERR, 2);
@@ -936,6 +998,105 @@ unsafe fn agent_main(plan: &ChildPlan, born_in_cgroup: bool) -> ! {
         report_launch_failure(STAGE_EXEC, errno());
         libc::_exit(127)
     }
+}
+
+/// Container mode, in the agent just cloned into its new namespaces: map the caller's
+/// ids (user namespace only), make every mount private (so nothing below propagates
+/// back to the host's mount table), and mount a fresh `/proc` for the new PID namespace.
+/// Returns 0 or the errno of the step that failed.
+///
+/// # Safety
+///
+/// Post-clone only, in the agent; plain system calls on C strings prepared before the
+/// first fork (`open`, `write`, `close`, `mount`, `strlen`).
+unsafe fn enter_container(plan: &ContainerPlan) -> i32 {
+    // SAFETY (whole function): every pointer is a NUL-terminated string prepared before
+    // fork, or a constant.
+    unsafe {
+        let write_file = |path: &CStr, text: *const c_char| -> i32 {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return errno();
+            }
+            let len = libc::strlen(text);
+            let n = libc::write(fd, text.cast(), len);
+            let err = if n == len as isize { 0 } else { errno() };
+            libc::close(fd);
+            err
+        };
+        if !plan.uid_map.is_null() {
+            // `/proc/self` is still the host's procfs here, which names this process. An
+            // unprivileged process may map only its own ids, and its gids only once
+            // setgroups is denied.
+            let err = write_file(c"/proc/self/setgroups", c"deny".as_ptr());
+            if err != 0 && err != libc::ENOENT {
+                return err;
+            }
+            for (path, map) in [
+                (c"/proc/self/uid_map", plan.uid_map),
+                (c"/proc/self/gid_map", plan.gid_map),
+            ] {
+                let err = write_file(path, map);
+                if err != 0 {
+                    return err;
+                }
+            }
+        }
+        if libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return errno();
+        }
+        if libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        ) != 0
+        {
+            return errno();
+        }
+        0
+    }
+}
+
+/// How a process ended, read through a pidfd opened while it was alive: its raw wait
+/// status, once it has exited and been reaped by whoever its parent was. This works
+/// for any process, not only the sentinel's children (`PIDFD_GET_INFO` with
+/// `PIDFD_INFO_EXIT`, Linux 6.15), which is how the report tells a process inside a
+/// container that exited on its own from one the namespace's SIGKILL took. `None` while
+/// it lives, or on an older kernel.
+pub(crate) fn pidfd_exit_status(pidfd: &OwnedFd) -> Option<i32> {
+    /// `struct pidfd_info` of linux/pidfd.h, version 0 (64 bytes).
+    #[repr(C)]
+    #[derive(Default)]
+    struct PidfdInfo {
+        mask: u64,
+        cgroupid: u64,
+        pid: u32,
+        tgid: u32,
+        ppid: u32,
+        ids: [u32; 8],
+        exit_code: i32,
+    }
+    const PIDFD_INFO_EXIT: u64 = 1 << 3;
+    // _IOWR(PIDFS_IOCTL_MAGIC = 0xFF, 11, struct pidfd_info)
+    const PIDFD_GET_INFO: libc::c_ulong = (3 << 30) | (64 << 16) | (0xFF << 8) | 11;
+    const _: () = assert!(std::mem::size_of::<PidfdInfo>() == 64);
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_EXIT,
+        ..PidfdInfo::default()
+    };
+    // SAFETY: the ioctl reads and writes at most `size_of::<PidfdInfo>()` bytes (the
+    // size encoded in the request) of a local, fully initialised struct.
+    let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &mut info) };
+    (r == 0 && info.mask & PIDFD_INFO_EXIT != 0).then_some(info.exit_code)
 }
 
 /// What the sentinel knows about its subtree.

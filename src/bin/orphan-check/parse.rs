@@ -54,7 +54,8 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 
 /// A kill plan by its CLI token, `KillPlan::name()`: `sigkill`, `sigterm`,
 /// `term-then-kill=5s` (bare `term-then-kill` means 5 s), `int-group`, `kill-group`,
-/// `hup-group`.
+/// `hup-group`, `parent-death`, `docker-stop=10s` (bare `docker-stop` means 10 s, as
+/// docker's default).
 pub fn kill_plan(text: &str) -> Result<KillPlan, String> {
     let plan = match text {
         "sigkill" => KillPlan::sigkill(),
@@ -63,14 +64,22 @@ pub fn kill_plan(text: &str) -> Result<KillPlan, String> {
         "int-group" => KillPlan::sigint_group(),
         "kill-group" => KillPlan::sigkill_group(),
         "hup-group" => KillPlan::sighup_group(),
-        _ => match text.strip_prefix("term-then-kill=") {
-            Some(grace) => KillPlan::sigterm_then_sigkill(
+        "parent-death" => KillPlan::parent_death(),
+        "docker-stop" => KillPlan::container_stop(Duration::from_secs(10)),
+        _ => match (
+            text.strip_prefix("term-then-kill="),
+            text.strip_prefix("docker-stop="),
+        ) {
+            (Some(grace), _) => KillPlan::sigterm_then_sigkill(
                 positive_duration(grace).map_err(|e| format!("the grace {e}"))?,
             ),
-            None => {
+            (_, Some(grace)) => KillPlan::container_stop(
+                positive_duration(grace).map_err(|e| format!("the grace {e}"))?,
+            ),
+            _ => {
                 return Err(format!(
                     "unknown kill plan {text:?} (expected sigkill, sigterm, term-then-kill=5s, \
-                     int-group, kill-group or hup-group)"
+                     int-group, kill-group, hup-group, parent-death or docker-stop=10s)"
                 ))
             }
         },
@@ -156,6 +165,17 @@ mod tests {
         for plan in KillPlan::all(Duration::from_millis(1500)) {
             assert_eq!(kill_plan(&plan.name()).unwrap(), plan);
         }
+        for plan in [
+            KillPlan::parent_death(),
+            KillPlan::container_stop(Duration::from_millis(2500)),
+        ] {
+            assert_eq!(kill_plan(&plan.name()).unwrap(), plan);
+        }
+        assert_eq!(
+            kill_plan("docker-stop").unwrap(),
+            KillPlan::container_stop(Duration::from_secs(10))
+        );
+        assert!(kill_plan("docker-stop=0s").is_err());
         assert!(kill_plan("sigquit").is_err());
         assert!(kill_plan("term-then-kill=0s").is_err());
     }

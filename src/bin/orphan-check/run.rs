@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use orphan_check::{CgroupMode, KillPlan, Ready, Report, Scenario};
+use orphan_check::{CgroupMode, KillPlan, Ready, Report, Scenario, TouchMode};
 
 use crate::output::{self, CaseResult, Progress, TestCase};
 use crate::parse::{self, KillWindow};
@@ -38,12 +38,32 @@ impl From<Cgroup> for CgroupMode {
     }
 }
 
+/// How `--touch` changes the file.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Touch {
+    /// Write the same bytes back: only the modification time changes.
+    Rewrite,
+    /// Append the line `// touched by orphan-check`.
+    Append,
+}
+
+impl From<Touch> for TouchMode {
+    fn from(t: Touch) -> TouchMode {
+        match t {
+            Touch::Rewrite => TouchMode::Rewrite,
+            Touch::Append => TouchMode::AppendLine,
+        }
+    }
+}
+
 /// Options of `orphan-check run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// How to kill the agent: sigkill (OOM killer, kill -9), sigterm, term-then-kill=5s
-    /// (docker stop), int-group (Ctrl-C), kill-group (kill -9 -PGID), hup-group (the
-    /// terminal closing).
+    /// How to kill the agent: sigkill (OOM killer, kill -9; with --container: docker
+    /// kill), sigterm, term-then-kill=5s, int-group (Ctrl-C), kill-group (kill -9 -PGID),
+    /// hup-group (the terminal closing), parent-death (SIGKILL to a launcher the agent is
+    /// started through: its IDE, terminal or supervisor dying), docker-stop=10s (SIGTERM
+    /// to the container's PID 1, grace, SIGKILL; implies --container).
     #[arg(long, value_name = "PLAN", default_value = "sigkill", value_parser = parse::kill_plan)]
     kill: KillPlan,
 
@@ -96,6 +116,29 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "auto")]
     cgroup: Cgroup,
 
+    /// Container mode, as docker run without --init: the agent is PID 1 of a new PID
+    /// namespace with its own /proc (host network). Needs root or unprivileged user
+    /// namespaces (exit 2 otherwise). The report shows host and namespace pids, whether
+    /// PID 1 honoured SIGTERM, and what the namespace's SIGKILL took.
+    #[arg(long)]
+    container: bool,
+
+    /// Run CMD as the container's PID 1 with the agent under it, as docker run --init
+    /// does: CMD is split on spaces and the agent's command is appended, e.g.
+    /// --init 'tini --' or --init dumb-init. Implies --container.
+    #[arg(long, value_name = "CMD")]
+    init: Option<String>,
+
+    /// After the kill, change FILE (see --touch-mode) so that a surviving watcher (tsc
+    /// --watch, a bundler) rebuilds: files written after the kill then prove it is alive,
+    /// and the report names their likely writer. Use with --watch-dir.
+    #[arg(long, value_name = "FILE")]
+    touch: Option<PathBuf>,
+
+    /// How --touch changes the file.
+    #[arg(long, value_enum, default_value = "rewrite", requires = "touch")]
+    touch_mode: Touch,
+
     /// Write the report as JSON (schema orphan-check/report, version 1) to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -128,6 +171,18 @@ impl Args {
         for dir in &self.watch_dirs {
             s = s.watch_dir(dir);
         }
+        if self.container {
+            s = s.container();
+        }
+        if let Some(init) = &self.init {
+            let mut words = init.split_whitespace();
+            let mut cmd = Command::new(words.next().unwrap_or_default());
+            cmd.args(words);
+            s = s.init(cmd);
+        }
+        if let Some(path) = &self.touch {
+            s = s.touch_after_kill(path).touch_mode(self.touch_mode.into());
+        }
         s
     }
 
@@ -144,6 +199,9 @@ impl Args {
         for dir in &self.watch_dirs {
             let _ = outcome.writes_after_kill(dir, self.deadline);
         }
+        // Container mode: the stop is judged once the container has ended (or at the
+        // deadline).
+        let _ = outcome.check_graceful_stop(self.deadline);
         let report = outcome.report();
         outcome.kill_remaining(Duration::from_secs(10));
         Ok(report)
