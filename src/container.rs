@@ -55,7 +55,8 @@ impl NamespaceWatch {
             .iter()
             .map(|(p, fd)| {
                 let status = crate::sentinel::pidfd_exit_status(fd);
-                let alive = status.is_none() && ProcessInfo::read(p.pid).is_some_and(|n| n.same_process(p));
+                let alive =
+                    status.is_none() && ProcessInfo::read(p.pid).is_some_and(|n| n.same_process(p));
                 NamespacedProcess {
                     pid: p.pid,
                     pid_in_namespace: p.pid_in_namespace,
@@ -115,7 +116,10 @@ pub struct ContainerReport {
 impl ContainerReport {
     /// The count of processes the namespace's SIGKILL took.
     pub fn killed_by_namespace(&self) -> usize {
-        self.processes.iter().filter(|p| p.killed_by_namespace).count()
+        self.processes
+            .iter()
+            .filter(|p| p.killed_by_namespace)
+            .count()
     }
 
     /// Whether deaths by the namespace's SIGKILL count against the plan named `plan`

@@ -173,7 +173,11 @@ fn materialize() -> std::io::Result<PathBuf> {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
         std::fs::rename(&tmp, &binary)?;
     }
-    for name in Fixture::ALL.map(Fixture::name).into_iter().chain([LAUNCHER]) {
+    for name in Fixture::ALL
+        .map(Fixture::name)
+        .into_iter()
+        .chain([LAUNCHER])
+    {
         let link = dir.join(name);
         if !link.exists() {
             let _ = std::fs::hard_link(&binary, &link);

@@ -280,7 +280,9 @@ impl KillPlan {
                     human(grace)
                 )
             }
-            Plan::ParentDeath => "SIGKILL to the agent's launcher (its parent), not the agent".into(),
+            Plan::ParentDeath => {
+                "SIGKILL to the agent's launcher (its parent), not the agent".into()
+            }
             Plan::ContainerStop { grace } => format!(
                 "SIGTERM to the container's PID 1, {} grace, then SIGKILL to it",
                 human(grace)

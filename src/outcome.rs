@@ -29,8 +29,8 @@ use crate::report::{
     SCHEMA_VERSION,
 };
 use crate::scenario::{WrapperRole, MAX_DEADLINE};
-use crate::touch::TouchRecord;
 use crate::sentinel::SentinelHandle;
+use crate::touch::TouchRecord;
 use crate::tracker::Tracker;
 
 /// Largest number of processes listed in a report's timeline.
@@ -176,7 +176,10 @@ impl Outcome {
         };
         let top = match (&parts.top, parts.wrapper) {
             (Some(t), _) => t.clone(),
-            (None, None) => parts.agent_info.clone().unwrap_or_else(|| unread(parts.agent)),
+            (None, None) => parts
+                .agent_info
+                .clone()
+                .unwrap_or_else(|| unread(parts.agent)),
             (None, Some(_)) => unread(-1),
         };
         let agent = parts.agent_info.unwrap_or_else(|| ProcessInfo {
@@ -700,8 +703,7 @@ impl Outcome {
                 } else {
                     Some("parent")
                 },
-                needed_sigkill: (info.pid == self.top.pid
-                    && self.plan_record.agent_needed_sigkill)
+                needed_sigkill: (info.pid == self.top.pid && self.plan_record.agent_needed_sigkill)
                     || killed_in_cleanup,
                 survived,
                 pid_in_namespace: info.pid_in_namespace,
@@ -757,7 +759,9 @@ impl Outcome {
             plan: PlanSummary {
                 name: self.plan.name(),
                 does: if self.container && !self.plan.needs_container() {
-                    self.plan.describe().replace("the agent's pid", "the container's PID 1")
+                    self.plan
+                        .describe()
+                        .replace("the agent's pid", "the container's PID 1")
                 } else {
                     self.plan.describe()
                 },

@@ -468,7 +468,8 @@ impl fmt::Display for Report {
                     p.pid_in_namespace.map_or("?".into(), |n| n.to_string()),
                     truncate(&short_command(&p.command), 50),
                     match (p.killed_by_namespace, p.end.as_deref()) {
-                        (true, _) => "did not exit on its own: the namespace's SIGKILL took it".to_string(),
+                        (true, _) =>
+                            "did not exit on its own: the namespace's SIGKILL took it".to_string(),
                         (false, Some("alive")) => String::new(),
                         (false, Some(how)) => format!("ended on its own: {how}"),
                         (false, None) => "how it ended is unknown (kernel before 6.15)".into(),

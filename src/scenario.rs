@@ -680,7 +680,9 @@ fn container_allowed() -> Result<(), Error> {
     };
     let refused = |reason: String| Err(Error::ContainerUnavailable { reason });
     if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
-        return refused("not root, and user namespaces are disabled (user.max_user_namespaces = 0)".into());
+        return refused(
+            "not root, and user namespaces are disabled (user.max_user_namespaces = 0)".into(),
+        );
     }
     if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
         return refused("not root, and unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)".into());

@@ -84,7 +84,16 @@ pub(crate) fn touch(path: &Path, mode: TouchMode) -> Result<(), String> {
     let result = match mode {
         // Truncate-and-write in place (not a rename): the inode stays, as with an
         // editor's save, so a watcher holding the file open sees the change.
-        TouchMode::Rewrite => std::fs::read(path).and_then(|bytes| std::fs::write(path, bytes)),
+        // The time is then set from the fine clock: file times come from a coarse clock
+        // (a few ms), and a rewrite within the same tick as the last write would
+        // otherwise look unchanged to a watcher that compares times.
+        TouchMode::Rewrite => std::fs::read(path).and_then(|bytes| {
+            std::fs::write(path, bytes)?;
+            std::fs::File::options()
+                .write(true)
+                .open(path)?
+                .set_modified(std::time::SystemTime::now())
+        }),
         TouchMode::AppendLine => OpenOptions::new()
             .append(true)
             .open(path)
