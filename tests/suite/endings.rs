@@ -119,7 +119,7 @@ fn container_skip() -> Option<&'static str> {
         .as_deref()
 }
 
-fn installed(program: &str) -> bool {
+pub(crate) fn installed(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
 }
@@ -318,4 +318,140 @@ fn touching_a_missing_file_is_refused_before_the_start() {
         .run()
         .expect_err("refused");
     assert!(matches!(err, Error::InvalidCommand(_)), "{err}");
+}
+
+// ---------------------------------------------------------------- the command line
+
+mod cli {
+    use assert_cmd::cargo::cargo_bin;
+    use orphan_check::{Fixture, RUN_ENV};
+    use serde_json::Value;
+
+    use crate::common::tag;
+
+    fn run(args: &[&str]) -> (Option<i32>, String, Option<Value>) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let json = dir.path().join("report.json");
+        let out = std::process::Command::new(cargo_bin("orphan-check"))
+            .arg("run")
+            .arg("--json")
+            .arg(&json)
+            .args(args)
+            .env(RUN_ENV, format!("endings-cli-{}", tag()))
+            .output()
+            .expect("orphan-check runs");
+        let report = std::fs::read_to_string(&json)
+            .ok()
+            .map(|t| serde_json::from_str(&t).expect("valid JSON"));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            report,
+        )
+    }
+
+    fn listener() -> String {
+        Fixture::Listener.path().display().to_string()
+    }
+
+    #[test]
+    fn help_names_the_new_endings() {
+        let out = std::process::Command::new(cargo_bin("orphan-check"))
+            .args(["run", "--help"])
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for word in [
+            "parent-death",
+            "docker-stop=10s",
+            "--container",
+            "--init <CMD>",
+            "--touch <FILE>",
+            "--touch-mode",
+        ] {
+            assert!(text.contains(word), "{word} missing from --help\n{text}");
+        }
+    }
+
+    #[test]
+    fn parent_death_leak_exits_1_and_names_the_launcher() {
+        let (code, err, report) = run(&[
+            "--kill",
+            "parent-death",
+            "--ready",
+            "line:ready",
+            "--deadline",
+            "300ms",
+            "--",
+            &listener(),
+        ]);
+        assert_eq!(code, Some(1), "{err}");
+        let r = report.expect("a report");
+        assert_eq!(r["wrapper"]["role"], "launcher");
+        assert_eq!(r["signals"][0]["target"], "launcher");
+        assert_eq!(r["signals"][0]["to"], r["wrapper"]["pid"]);
+        assert_eq!(r["survivors"][0]["pid"], r["agent_pid"]);
+        assert_eq!(r["survivors"][0]["escapes"][0]["kind"], "parent_died");
+    }
+
+    #[test]
+    fn docker_stop_of_a_pid1_without_handler_exits_1_naming_cause_6() {
+        let (code, err, report) = run(&[
+            "--kill",
+            "docker-stop=300ms",
+            "--ready",
+            "line:ready",
+            "--",
+            &listener(),
+        ]);
+        if code == Some(2) && err.contains("container mode needs") {
+            eprintln!("skip: {err}");
+            return;
+        }
+        assert_eq!(code, Some(1), "{err}");
+        let r = report.expect("a report");
+        assert_eq!(r["container"]["stop_took_whole_grace"], true);
+        assert_eq!(r["container"]["escape"]["kind"], "container_init");
+        assert_eq!(r["timeline"][0]["pid_in_namespace"], 1, "{r}");
+        assert!(err.contains("cause 6"), "{err}");
+    }
+
+    #[test]
+    fn docker_stop_under_tini_forwarding_to_the_group_exits_0() {
+        if !super::installed("tini") {
+            eprintln!("skip: tini is not installed");
+            return;
+        }
+        let agent = Fixture::Agent.path().display().to_string();
+        let (code, err, report) = run(&[
+            "--init",
+            "tini -g --",
+            "--kill",
+            "docker-stop=2s",
+            "--ready",
+            "line:ready",
+            "--",
+            &agent,
+            "--child",
+            "listener",
+        ]);
+        if code == Some(2) && err.contains("container mode needs") {
+            eprintln!("skip: {err}");
+            return;
+        }
+        assert_eq!(code, Some(0), "{err}");
+        let r = report.expect("a report");
+        assert_eq!(r["wrapper"]["role"], "init");
+        assert_eq!(r["container"]["stop_took_whole_grace"], false);
+    }
+
+    #[test]
+    fn touch_errors_exit_2_with_one_line() {
+        let (code, err, _) = run(&["--touch", "/nonexistent/app.ts", "--", "true"]);
+        assert_eq!(code, Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("cannot be read"), "{err}");
+        let (code, err, _) = run(&["--touch-mode", "append", "--", "true"]);
+        assert_eq!(code, Some(2), "{err}");
+    }
 }

@@ -18,6 +18,7 @@
 //!   executable, never ready, a watched port busy before the start. One line on stderr
 //!   says why: `orphan-check: error: …`.
 
+mod container_matrix;
 mod fixture;
 mod matrix;
 mod output;

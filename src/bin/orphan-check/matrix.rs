@@ -2,7 +2,8 @@
 //! `setsid`…) and each kill plan, and a table of what survived.
 //!
 //! A wrapper's words are put before the fixture's command, so the wrapper is the agent
-//! the plan kills. Scenarios run on a pool of threads (each one owns its tree, its port
+//! the plan kills. A full run (no `--fixture`, no `--plan`) ends with the inits among the
+//! wrappers as PID 1 of a container (`container_matrix.rs`). Scenarios run on a pool of threads (each one owns its tree, its port
 //! and its directory), and the table is assembled in a fixed order, so the output
 //! depends only on what survived. Versions, kernel and date go in `<!-- … -->` header
 //! lines, which a regeneration check ignores.
@@ -159,7 +160,9 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
     let fixtures: Vec<Fixture> = if args.fixtures.is_empty() {
         Fixture::ALL
             .into_iter()
-            .filter(|f| *f != Fixture::Agent)
+            // The driver agent starts the others; the parent poller is about a dying
+            // parent, which no wrapper changes.
+            .filter(|f| *f != Fixture::Agent && *f != Fixture::ParentPoller)
             .collect()
     } else {
         args.fixtures.clone()
@@ -187,6 +190,23 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
         "{}",
         markdown(&args, &header, &wrappers, &fixtures, &plans, &cells)
     );
+    if args.fixtures.is_empty() && args.plans.is_empty() {
+        // The inits among the wrappers, as PID 1 of a container.
+        let inits: Vec<Vec<String>> = wrappers
+            .iter()
+            .filter(|w| w.version.is_some())
+            .filter(|w| {
+                w.words
+                    .first()
+                    .is_none_or(|t| t == "tini" || t == "dumb-init")
+            })
+            .map(|w| w.words.clone())
+            .collect();
+        print!(
+            "{}",
+            crate::container_matrix::markdown(&inits, args.grace, args.deadline)
+        );
+    }
     if let Some(path) = &args.json {
         let doc = json_doc(&args, &header, &wrappers, &fixtures, &plans, &cells);
         let text = serde_json::to_string_pretty(&doc)
