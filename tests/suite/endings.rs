@@ -234,6 +234,52 @@ fn docker_kill_takes_the_namespace_and_is_not_a_failed_stop() {
     assert!(!report.is_leak());
 }
 
+#[test]
+fn a_pid1_without_handler_survives_sigterm_as_cause_6_and_drop_ends_the_container() {
+    if let Some(reason) = container_skip() {
+        eprintln!("skip: {reason}");
+        return;
+    }
+    let mut c = Fixture::Agent.command();
+    c.args(["--child", "listener"]);
+    let outcome = Scenario::new(c)
+        .container()
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigterm())
+        .run()
+        .expect("runs");
+    // The kernel drops SIGTERM for a namespace's init without a handler: PID 1 and its
+    // child live on.
+    let survivors = outcome.survivors_after(DEADLINE);
+    let pid1 = outcome.pid1().expect("container mode");
+    assert_eq!(survivors.len(), 2, "{}", outcome.report());
+    let init = survivors
+        .iter()
+        .find(|s| s.pid() == pid1)
+        .expect("PID 1 survived");
+    assert_eq!(init.process.pid_in_namespace, Some(1));
+    assert!(
+        init.escapes.contains(&Escape::ContainerInit),
+        "{}",
+        outcome.report()
+    );
+    let report = outcome.report();
+    let c = report.container.as_ref().expect("a container report");
+    assert_eq!(c.escape, Some(Escape::ContainerInit));
+    assert!(c.stop.contains("still running"), "{}", c.stop);
+    assert!(outcome
+        .check_graceful_stop(Duration::from_millis(100))
+        .is_err());
+    let pids: Vec<i32> = survivors.iter().map(|s| s.pid()).collect();
+    drop(outcome);
+    for pid in pids {
+        assert!(
+            std::fs::metadata(format!("/proc/{pid}")).is_err(),
+            "pid {pid} outlived the outcome"
+        );
+    }
+}
+
 // ------------------------------------------------------------------------- touch
 
 fn watcher_scenario(dir: &Path, how: &str, touch: bool) -> Scenario {
