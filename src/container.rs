@@ -111,6 +111,10 @@ pub struct ContainerReport {
     pub escape: Option<Escape>,
     /// Every other process of the container seen before the kill.
     pub processes: Vec<NamespacedProcess>,
+    /// True when the plan was a graceful stop (SIGTERM first) and it was not: PID 1
+    /// needed the grace's SIGKILL, or a process inside died by the namespace's SIGKILL.
+    /// (For `docker kill` the namespace's SIGKILL is the point, not a failure.)
+    pub stop_failed: bool,
 }
 
 impl ContainerReport {
@@ -120,19 +124,6 @@ impl ContainerReport {
             .iter()
             .filter(|p| p.killed_by_namespace)
             .count()
-    }
-
-    /// Whether deaths by the namespace's SIGKILL count against the plan named `plan`
-    /// (every plan but a SIGKILL of PID 1, `docker kill`, where they are the point).
-    pub(crate) fn stop_failed_counts_namespace_kills(&self, plan: &str) -> bool {
-        plan != "sigkill" && plan != "kill-group"
-    }
-
-    /// True when the plan was a graceful stop and it was not graceful: PID 1 needed the
-    /// grace's SIGKILL, or a process inside died by the namespace's SIGKILL.
-    pub fn stop_failed(&self, plan: &KillPlan) -> bool {
-        plan.first_signal().as_raw() != libc::SIGKILL
-            && (self.stop_took_whole_grace || self.killed_by_namespace() > 0)
     }
 }
 
@@ -161,6 +152,8 @@ pub(crate) fn report(
         }
     };
     let pid1_alive = pid1_end.is_none();
+    let processes = watch.ends();
+    let namespace_killed = processes.iter().any(|p| p.killed_by_namespace);
     ContainerReport {
         pid1: pid1.pid,
         pid1_command: pid1.command(),
@@ -169,6 +162,8 @@ pub(crate) fn report(
         stop,
         stop_took_whole_grace: took_grace,
         escape: (took_grace || (pid1_alive && !catches)).then_some(Escape::ContainerInit),
-        processes: watch.ends(),
+        processes,
+        stop_failed: plan.first_signal().as_raw() != libc::SIGKILL
+            && (took_grace || namespace_killed),
     }
 }

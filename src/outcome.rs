@@ -292,11 +292,14 @@ impl Outcome {
         if deadline.is_zero() || deadline > MAX_DEADLINE {
             return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
         }
+        if !self.container {
+            return Ok(self);
+        }
         let until = self.after_kill(deadline);
         self.tracker
             .wait(until, |s| s.empty_at.is_some() || s.sentinel_gone);
         match self.container_report() {
-            Some(c) if c.stop_failed(&self.plan) || c.pid1_end.is_none() => {
+            Some(c) if c.stop_failed || c.pid1_end.is_none() => {
                 Err(self.failure(FailureReason::StopNotGraceful))
             }
             _ => Ok(self),
@@ -648,9 +651,7 @@ impl Outcome {
         let container = self.container_report();
         let observed = self.observed();
         let state = self.tracker.lock();
-        let stop_failed = container
-            .as_ref()
-            .is_some_and(|c| c.stop_failed(&self.plan));
+        let stop_failed = container.as_ref().is_some_and(|c| c.stop_failed);
         let leak = !survivors.is_empty()
             || ports.iter().any(|p| !p.free)
             || !observed.files.is_empty()

@@ -39,7 +39,7 @@
 //! | member | type | meaning |
 //! | --- | --- | --- |
 //! | `wrapper` | object | the process started in the agent's place: `role` (`launcher` for the parent-death plan, `init` for `--init`), `pid`, `command` |
-//! | `container` | object | container mode: `pid1`, `pid1_command`, `pid1_catches_sigterm`, `pid1_end` (string or null), `stop` (one sentence), `stop_took_whole_grace`, `escape` (`{"kind": "container_init"}`, cause 6, or null), `processes` (`pid`, `pid_in_namespace`, `command`, `end` (string, `alive`, or null when the kernel cannot tell), `killed_by_namespace`) |
+//! | `container` | object | container mode: `pid1`, `pid1_command`, `pid1_catches_sigterm`, `pid1_end` (string or null), `stop` (one sentence), `stop_took_whole_grace`, `escape` (`{"kind": "container_init"}`, cause 6, or null), `stop_failed` (a graceful plan whose stop was not graceful), `processes` (`pid`, `pid_in_namespace`, `command`, `end` (string, `alive`, or null when the kernel cannot tell), `killed_by_namespace`) |
 //! | `touched` | object | the file changed after the kill: `path`, `mode` (`rewrite`, `append`), `at_ms`, `after_kill_ms`, `error` (string or null) |
 //! | `timeline[].pid_in_namespace` | integer | its pid inside its PID namespace, when that is not the harness's (container mode) |
 //!
@@ -289,7 +289,7 @@ impl Report {
                 parts.push("PID 1 was stopped only by the grace period's SIGKILL (cause 6)".into());
             }
             let n = c.killed_by_namespace();
-            if n > 0 && c.stop_failed_counts_namespace_kills(&self.plan.name) {
+            if n > 0 && c.stop_failed {
                 parts.push(format!(
                     "{n} process{} died by the namespace's SIGKILL",
                     if n == 1 { "" } else { "es" }
