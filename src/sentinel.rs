@@ -1425,6 +1425,28 @@ mod tests {
     }
 
     #[test]
+    fn a_pidfd_tells_how_its_process_ended_once_reaped() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read _; exit 3"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let pid = Pid::from_raw(child.id() as i32).expect("a pid");
+        let pidfd = pidfd_open(pid, PidfdFlags::empty()).expect("pidfd");
+        assert_eq!(pidfd_exit_status(&pidfd), None, "alive: no exit status");
+        drop(child.stdin.take());
+        child.wait().expect("reaped");
+        // PIDFD_INFO_EXIT exists from Linux 6.15 on; before that the answer is None.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut parts = release
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        let expected = (version >= (6, 15)).then_some(3 << 8);
+        assert_eq!(pidfd_exit_status(&pidfd), expected, "kernel {release}");
+    }
+
+    #[test]
     fn event_times_use_the_monotonic_clock() {
         // Sentinel timestamps are compared with `Instant`, which is CLOCK_MONOTONIC:
         // reading any other clock would put them days or decades away.
