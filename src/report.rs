@@ -539,8 +539,17 @@ impl Report {
         top: bool,
     ) -> fmt::Result {
         let survivor = self.survivors.iter().find(|s| s.process.pid == entry.pid);
+        // Inside a container a process's parent, not the sentinel, reaps it: its end
+        // comes from the container report.
+        let inside = self
+            .container
+            .as_ref()
+            .and_then(|c| c.processes.iter().find(|p| p.pid == entry.pid));
+        let ended_inside = inside.is_some_and(|p| p.end.as_deref().is_some_and(|e| e != "alive"));
         let status = match (survivor, &entry.exit) {
             (Some(s), _) if s.process.is_zombie() => "ZOMBIE",
+            (None, None) if inside.is_some_and(|p| p.killed_by_namespace) => "NS SIGKILL",
+            (None, None) if ended_inside => "EXITED",
             (Some(s), _) if s.process.is_stopped() => "SURVIVED",
             (Some(_), _) => "SURVIVED",
             (None, _) if entry.needed_sigkill => "NEEDED SIGKILL",
@@ -581,6 +590,12 @@ impl Report {
             }
         } else if let Some(exit) = &entry.exit {
             extra.push(format!("{} at +{}", exit.how, ms(exit.at_ms)));
+        } else if let Some(p) = inside {
+            if p.killed_by_namespace {
+                extra.push("killed by the namespace's SIGKILL".into());
+            } else if let Some(how) = p.end.as_deref().filter(|h| *h != "alive") {
+                extra.push(how.to_string());
+            }
         }
         if let Some(ns) = entry.pid_in_namespace {
             extra.insert(0, format!("(ns pid {ns})"));
