@@ -211,6 +211,57 @@ fn docker_stop(#[case] init: Option<&str>, #[case] agent: &[&str], #[case] expec
 }
 
 #[test]
+fn the_container_has_its_own_proc_and_the_host_mounts_stay_as_they_were() {
+    if let Some(reason) = container_skip() {
+        eprintln!("skip: {reason}");
+        return;
+    }
+    // The mounts on /proc as the harness sees them (other mounts may come and go with
+    // the rest of the machine).
+    let mounts = || -> Vec<String> {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .expect("mountinfo")
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some("/proc"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let before = mounts();
+    // Inside, /proc shows the namespace's processes only: PID 1 (sh), and the few it
+    // forks to count them. The host's /proc shows every process of the machine.
+    let mut sh = std::process::Command::new("sh");
+    sh.args([
+        "-c",
+        "echo ready procs=$(ls -d /proc/[0-9]* | wc -l) self=$$; exec sleep 60",
+    ]);
+    let outcome = Scenario::new(sh)
+        .container()
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigkill())
+        .run()
+        .expect("runs");
+    let line = outcome.stdout().to_string();
+    let field = |key: &str| -> u32 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {line:?}"))
+    };
+    assert_eq!(field("self="), 1, "the agent is PID 1");
+    assert!(
+        field("procs=") <= 4,
+        "a fresh /proc of the namespace: {line}"
+    );
+    outcome.assert_no_survivors(Duration::from_secs(5));
+    drop(outcome);
+    assert_eq!(
+        before,
+        mounts(),
+        "the container's /proc did not propagate to the host"
+    );
+}
+
+#[test]
 fn docker_kill_takes_the_namespace_and_is_not_a_failed_stop() {
     if let Some(reason) = container_skip() {
         eprintln!("skip: {reason}");
