@@ -794,6 +794,8 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             // that shares the sentinel's memory (CLONE_VM) on a stack of its own, while
             // the sentinel waits (CLONE_VFORK) until it has exec'd or failed. No page
             // table is copied, so the cost does not grow with the test process's size.
+            // Container mode adds its CLONE_NEW* flags (the kernel refuses them only with
+            // CLONE_THREAD, and CLONE_NEWUSER with CLONE_FS, neither used here).
             let stack_top = plan.agent_stack.wrapping_add(AGENT_STACK) as usize & !15;
             agent = libc::clone(
                 agent_entry,
@@ -893,7 +895,8 @@ extern "C" fn agent_entry(arg: *mut libc::c_void) -> libc::c_int {
 
 /// `clone3(CLONE_INTO_CGROUP)` with fork semantics (no shared memory, same stack):
 /// returns the child's pid in the parent, 0 in the child, or -1 when the kernel cannot
-/// (no clone3, or an unusable cgroup).
+/// (no clone3, or an unusable cgroup). `namespace_flags` are container mode's
+/// `CLONE_NEW*` flags, or 0.
 ///
 /// # Safety
 ///
