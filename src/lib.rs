@@ -48,6 +48,7 @@ mod diagnosis;
 mod error;
 mod files;
 mod fixture;
+mod html;
 mod kill;
 mod netlink;
 mod outcome;

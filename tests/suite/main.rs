@@ -9,6 +9,7 @@ mod concurrency;
 mod errors;
 mod escapes;
 mod faults;
+mod html;
 mod lifeline;
 mod matrix;
 mod report;
