@@ -1283,9 +1283,13 @@ mod tests {
         // the kill would sit 0.04 % of the width right of readiness.
         let axis = Axis::new([3.0, 3.4, 1003.4]);
         let apart = axis.x(3.4) - axis.x(3.0);
-        assert!(apart > 1.5, "{apart}");
-        // And the long wait still takes most of the width.
-        assert!(axis.x(1003.4) - axis.x(3.4) > 80.0);
+        assert!(apart > 5.0, "{apart}");
+        // The long wait still takes most of the width, and the start-up no more than
+        // its share.
+        let wait = axis.x(1003.4) - axis.x(3.4);
+        assert!(wait > 60.0 && wait > 4.0 * apart, "{wait}");
+        let start = axis.x(3.0) - axis.x(0.0);
+        assert!(start <= START_SHARE * (SPAN.1 - SPAN.0) + 1e-9, "{start}");
     }
 
     #[test]
