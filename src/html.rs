@@ -483,7 +483,7 @@ fn assign_lanes(markers: &[Marker], axis: &Axis) -> Vec<usize> {
         .iter()
         .map(|m| {
             let x = axis.x(m.at);
-            let width = (m.label.chars().count() as f64 * PX_PER_CHAR + 12.0) / TRACK_PX * 100.0;
+            let width = (m.label.chars().count() as f64 * PX_PER_CHAR + 20.0) / TRACK_PX * 100.0;
             let (from, to) = if x < 8.0 {
                 (x, x + width)
             } else if x > 85.0 {
@@ -1129,7 +1129,13 @@ fn short_command(command: &str) -> String {
         .map(|word| {
             let quote = word.starts_with('\'') || word.starts_with('"');
             let bare = word.trim_start_matches(['\'', '"']);
-            if bare.contains('/') && !bare.starts_with('-') && !bare.ends_with('/') {
+            let path_like = bare.contains('/')
+                && !bare.ends_with('/')
+                && !bare.starts_with('-')
+                && bare
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "/._-+@~:'\"".contains(c));
+            if path_like {
                 let name = bare.rsplit('/').next().unwrap_or(bare);
                 if quote {
                     format!("{}{name}", &word[..1])

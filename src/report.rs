@@ -230,8 +230,7 @@ impl Report {
     /// let page = outcome.report().to_html();
     /// assert!(page.starts_with("<!DOCTYPE html>"));
     /// assert!(page.contains(r#"data-verdict="leak""#));
-    /// std::fs::write(std::env::temp_dir().join("orphan-check-run.html"), page)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), orphan_check::Error>(())
     /// ```
     pub fn to_html(&self) -> String {
         crate::html::render(self)

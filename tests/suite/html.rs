@@ -4,8 +4,9 @@
 //!
 //! The browser tests run Debian's headless chromium (`apt-get install chromium`) and
 //! skip, saying why, when it is not installed; `OC_REQUIRE_CHROMIUM=1` makes a missing
-//! browser a failure instead (CI sets it). Chromium runs as the agent of a scenario of
-//! its own, so the helper processes it leaves behind are the sentinel's to end.
+//! browser a failure instead (CI sets it), and `OC_HTML_OUT=DIR` keeps the pages and
+//! their screenshots there. Chromium runs as the agent of a scenario of its own, so the
+//! helper processes it leaves behind are the sentinel's to end.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -433,6 +434,13 @@ fn render(chromium: &Path, page: &Path) -> Rendered {
     outcome.kill_remaining(Duration::from_secs(10));
     let log = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(status.as_deref(), Some("0"), "chromium failed:\n{log}");
+    // Kept for people to look at, when asked (CI keeps them as artifacts).
+    if let Some(keep) = std::env::var_os("OC_HTML_OUT") {
+        let keep = Path::new(&keep);
+        let name = page.file_stem().unwrap().to_string_lossy();
+        std::fs::copy(page, keep.join(format!("{name}.html"))).expect("copy the page");
+        std::fs::copy(&png, keep.join(format!("{name}.png"))).expect("copy the screenshot");
+    }
     Rendered {
         dom: std::fs::read_to_string(&dom).expect("chromium dumped the DOM"),
         console: log
