@@ -869,7 +869,7 @@ fn port_row(
         (false, _) => {
             let _ = write!(
                 page,
-                "<b class=\"bad\">held</b> {}{}",
+                "<b class=\"bad\">held</b> at {}{}",
                 at(report.killed_ms + p.checked_after_kill_ms as f64),
                 if p.holders.iter().any(|h| !h.descendant) {
                     " <span class=\"tag\">not a descendant</span>"
@@ -1198,7 +1198,7 @@ section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:1
 .row.surv,.row.held{background:var(--surv-bg)}
 .row.surv:hover,.row.held:hover{background:#fbdadd}
 .lbl{flex:none;width:var(--lbl);padding:0 8px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.trk{flex:1;position:relative;height:100%;min-width:240px}
+.trk{flex:1;position:relative;height:100%}
 .end{flex:none;width:var(--end);padding:0 10px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;font-size:12.5px}
 .tree{font-family:var(--mono);color:#8c959f;white-space:pre}
 .pid{display:inline-block;min-width:58px;font-family:var(--mono);color:var(--muted);text-align:right;margin-right:8px}
@@ -1252,6 +1252,8 @@ pre{background:#f6f8fa;border:1px solid #eaeef2;border-radius:6px;padding:8px 10
 details.json{margin:0 0 16px}
 details.json summary{cursor:pointer;color:var(--muted)}
 footer{color:var(--muted);font-size:12px;text-align:center}
+@media (max-width:1280px){:root{--lbl:380px;--end:230px}}
+@media (max-width:1000px){:root{--lbl:300px;--end:180px}.pid{min-width:48px}.st{min-width:92px}.detail{padding-left:160px}}
 "#;
 
 #[cfg(test)]
