@@ -451,7 +451,7 @@ fn markers(report: &Report, verdict_at: Option<f64>) -> Vec<Marker> {
     if last_signal.is_none_or(|s| report.killed_ms - s >= 1.0) {
         markers.push(Marker {
             at: report.killed_ms,
-            label: format!("kill done {}", at(report.killed_ms)),
+            label: format!("plan done {}", at(report.killed_ms)),
             class: "m-signal",
         });
     }
