@@ -445,6 +445,30 @@ fn html_writes_the_picture_of_the_run() {
 }
 
 #[test]
+fn html_with_repeat_draws_the_first_repetition_that_leaked() {
+    let l = Leftovers::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (html, json) = (dir.path().join("runs.html"), dir.path().join("runs.json"));
+    let out = l
+        .cmd()
+        .args(["run", "--kill", "sigterm", "--ready", "line:ready"])
+        .args(["--deadline", "200ms", "--repeat", "2", "--html"])
+        .arg(&html)
+        .arg("--json")
+        .arg(&json)
+        .arg("--")
+        .args(fixture_args("shell-fork-tree"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    let reports = read_json(&json);
+    let page = std::fs::read_to_string(&html).expect("the page was written");
+    let first = reports[0]["run_id"].as_str().unwrap();
+    let second = reports[1]["run_id"].as_str().unwrap();
+    assert!(page.contains(first) && !page.contains(second));
+}
+
+#[test]
 fn writes_after_the_kill_are_a_leak() {
     let l = Leftovers::new();
     let dir = tempfile::tempdir().unwrap();

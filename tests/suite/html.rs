@@ -100,6 +100,7 @@ const ATTRIBUTES: &[&str] = &[
     "cx",
     "cy",
     "r",
+    // `<!DOCTYPE html>`, read as a tag.
     "html",
 ];
 
