@@ -669,11 +669,16 @@ fn process_row(
     let _ = write!(
         page,
         "<div class=\"row proc {class}\" data-pid=\"{}\" title=\"{}\"><div class=\"lbl\">\
-         <span class=\"st st-{class}\">{status}</span><span class=\"pid\">{}</span><span class=\"tree\">{}</span><code>{}</code></div><div class=\"trk\">",
+         <span class=\"st st-{class}\">{status}</span><span class=\"pid\">{}</span><span class=\"tree\">{}</span>{}<code>{}</code></div><div class=\"trk\">",
         e.pid,
         esc(&tip),
         e.pid,
         esc(&row.branch),
+        if e.pid == report.agent_pid {
+            "<span class=\"who\">agent</span>"
+        } else {
+            ""
+        },
         esc(&short_command(&e.command)),
     );
     match e.first_seen_ms {
@@ -1221,6 +1226,7 @@ i.lead{display:block;background:repeating-linear-gradient(135deg,#c5ccd3 0 2px,t
 .trk i.dot{width:10px;height:10px;top:9px;margin-left:-5px;border-radius:50%}
 .trk i.arrow{width:0;height:0;top:6px;border-radius:0;border-top:8px solid transparent;border-bottom:8px solid transparent;border-left:10px solid var(--surv)}
 .trk i.arrow.port{border-left-color:#218bff}
+.who{display:inline-block;margin-right:6px;padding:0 5px;border-radius:3px;background:#ddf4ff;color:#0550ae;font-size:11px;line-height:16px}
 .tag{display:inline-block;padding:0 6px;margin-left:2px;border-radius:9px;background:#fff;border:1px solid #f1aeb5;color:#b3121f;font-size:11.5px;line-height:16px}
 .detail{position:relative;z-index:2;background:#fff6f7;border-bottom:1px solid #f5c2c7;padding:4px 0 0 188px;font-size:12.5px;color:#57181d}
 .detail .tree{font-size:13px}
