@@ -6,7 +6,7 @@
 //! skip, saying why, when it is not installed; `OC_REQUIRE_CHROMIUM=1` makes a missing
 //! browser a failure instead (CI sets it), and `OC_HTML_OUT=DIR` keeps the pages and
 //! their screenshots there. Chromium runs as the agent of a scenario of its own, so the
-//! helper processes it leaves behind are the sentinel's to end.
+//! processes it leaves behind (crash handlers, zygotes) are the sentinel's to end.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
