@@ -49,6 +49,7 @@ mod diagnosis;
 mod error;
 mod files;
 mod fixture;
+mod html;
 mod kill;
 mod netlink;
 mod outcome;

@@ -62,6 +62,11 @@ pub(crate) struct OutcomeParts {
     pub kill_started_at: Duration,
     pub killed_at: Duration,
     pub before_kill: Vec<ProcessInfo>,
+    /// How many of `before_kill` were seen at readiness (the rest during the delay
+    /// before the kill).
+    pub seen_at_ready: usize,
+    /// Watched ports seen held before the kill, and when.
+    pub held_before_kill: Vec<(u16, Duration)>,
     pub plan_record: PlanRecord,
     pub dirs: DirWatch,
     pub cgroup: Option<ScenarioCgroup>,
@@ -104,6 +109,7 @@ pub struct Outcome {
     kill_started_at: Duration,
     killed_at: Duration,
     before_kill: Vec<ProcessInfo>,
+    held_before_kill: Vec<(u16, Duration)>,
     plan_record: PlanRecord,
     dirs: DirWatch,
     observed: Mutex<Observed>,
@@ -204,9 +210,14 @@ impl Outcome {
         );
         seen.entry((top.pid, top.start_ticks))
             .or_insert((top.clone(), Duration::ZERO));
-        for p in &parts.before_kill {
+        for (i, p) in parts.before_kill.iter().enumerate() {
+            let at = if i < parts.seen_at_ready {
+                parts.ready_at
+            } else {
+                parts.kill_started_at
+            };
             seen.entry((p.pid, p.start_ticks))
-                .or_insert((p.clone(), parts.kill_started_at));
+                .or_insert((p.clone(), at));
         }
         Outcome {
             sentinel: parts.sentinel,
@@ -228,6 +239,7 @@ impl Outcome {
             kill_started_at: parts.kill_started_at,
             killed_at: parts.killed_at,
             before_kill: parts.before_kill,
+            held_before_kill: parts.held_before_kill,
             plan_record: parts.plan_record,
             dirs: parts.dirs,
             observed: Mutex::new(Observed {
@@ -516,25 +528,37 @@ impl Outcome {
     /// ```
     pub fn port_verdict(&self, port: u16, deadline: Duration) -> PortVerdict {
         let until = self.after_kill(deadline.min(MAX_DEADLINE));
+        // The earliest moment it was seen held: before the kill, at an earlier verdict,
+        // or at a check of this one.
+        let mut first_held = self
+            .held_before_kill
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, at)| *at)
+            .or_else(|| self.observed().ports.get(&port).and_then(|v| v.first_held));
         let mut checks = 0;
         let verdict = loop {
             let inodes = ports::on_port_fast(port).unwrap_or_default();
             let now = Instant::now();
-            let since_kill = self.tracker.clock.now().saturating_sub(self.killed_at);
+            let since_start = self.tracker.clock.now();
+            let since_kill = since_start.saturating_sub(self.killed_at);
             if inodes.is_empty() {
                 break PortVerdict {
                     port,
                     free: true,
                     checked_after_kill_ms: since_kill.as_millis() as u64,
                     holders: Vec::new(),
+                    first_held,
                 };
             }
+            first_held.get_or_insert(since_start);
             if now >= until {
                 break PortVerdict {
                     port,
                     free: false,
                     checked_after_kill_ms: since_kill.as_millis() as u64,
                     holders: self.holders(&inodes),
+                    first_held,
                 };
             }
             let reaped = self.tracker.lock().reaped.len();

@@ -13,6 +13,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use procfs::net::TcpState;
 
@@ -257,6 +258,25 @@ pub struct PortVerdict {
     /// Who held it, when it was held. Empty when the holder could not be read (another
     /// user's process, without privileges).
     pub holders: Vec<PortHolder>,
+    /// When it was first seen held, since the start: at readiness on this port, as the
+    /// kill began, or at a verdict's check; `None` when it was never seen held. In JSON
+    /// `first_held_ms`, in milliseconds.
+    #[serde(rename = "first_held_ms", serialize_with = "as_ms")]
+    pub first_held: Option<Duration>,
+}
+
+/// Serializes an optional offset from the start as milliseconds, as the report's other
+/// times are.
+fn as_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),
+        None => s.serialize_none(),
+    }
+}
+
+/// Whether something listens on `port` now (an unreadable socket table counts as not).
+pub(crate) fn is_held(port: u16) -> bool {
+    on_port_fast(port).is_ok_and(|inodes| !inodes.is_empty())
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 //! | `deadline_ms` | integer \| null | the survivor deadline last checked |
 //! | `oracles` | array of string | `subreaper`, `cgroup`, `env-marker`: what was used |
 //! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `sig_pending`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints` |
-//! | `ports` | array | `port`, `free`, `checked_after_kill_ms`, `holders` (`pid`, `command`, `descendant`) |
+//! | `ports` | array | `port`, `free`, `checked_after_kill_ms`, `holders` (`pid`, `command`, `descendant`), `first_held_ms` (when it was first seen held, since the start, or null) |
 //! | `files` | array | `path`, `change`, `writers` |
 //! | `signals` | array | `signal`, `target`, `to`, `at_ms`, `delivered` |
 //! | `agent_needed_sigkill` | bool | the agent outlived SIGTERM's grace |
@@ -250,6 +250,30 @@ impl Report {
     /// ```
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report as one self-contained HTML page, a picture of the run for a CI
+    /// artifact: every process on a time axis from its first sighting to its exit, the
+    /// readiness and kill moments, each watched port's interval held, survivors in red
+    /// with their escape and hint. No script and no external asset: the page's own
+    /// content security policy forbids both.
+    ///
+    /// ```
+    /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+    /// use std::time::Duration;
+    ///
+    /// let outcome = Scenario::new(Fixture::ShellForkTree.command())
+    ///     .ready_when(Ready::stdout_line("ready"))
+    ///     .kill(KillPlan::sigterm())
+    ///     .run()?;
+    /// outcome.survivors_after(Duration::from_millis(300));
+    /// let page = outcome.report().to_html();
+    /// assert!(page.starts_with("<!DOCTYPE html>"));
+    /// assert!(page.contains(r#"data-verdict="leak""#));
+    /// # Ok::<(), orphan_check::Error>(())
+    /// ```
+    pub fn to_html(&self) -> String {
+        crate::html::render(self)
     }
 
     /// True for a leak.

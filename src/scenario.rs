@@ -311,6 +311,7 @@ impl Scenario {
         // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
         let mut before_kill = procs::subtree(sentinel.pid());
+        let seen_at_ready = before_kill.len();
         let top_info = before_kill
             .iter()
             .find(|p| p.pid == top)
@@ -332,6 +333,15 @@ impl Scenario {
         } else {
             crate::container::NamespaceWatch::default()
         };
+        // The watched ports held as the kill begins: where each one's interval starts in
+        // the report (the readiness port was seen held at readiness).
+        let held_before_kill = watched
+            .iter()
+            .filter_map(|&p| match &self.ready {
+                Some(Ready::Port(r)) if *r == p => Some((p, ready_at)),
+                _ => ports::is_held(p).then(|| (p, clock.now())),
+            })
+            .collect();
         let kill_started_at = clock.now();
         let plan_record = kill::execute(&self.plan, &sentinel, &tracker, top, container);
         let killed_at = clock.now();
@@ -374,6 +384,8 @@ impl Scenario {
             kill_started_at,
             killed_at,
             before_kill,
+            seen_at_ready,
+            held_before_kill,
             plan_record,
             dirs: dirs_before,
             cgroup,

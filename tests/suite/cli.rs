@@ -410,6 +410,65 @@ fn a_leak_exits_1_with_survivors_in_json_and_junit() {
 }
 
 #[test]
+fn html_writes_the_picture_of_the_run() {
+    let l = Leftovers::new();
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("run.html");
+    let (out, p) = on_free_port(|p| {
+        let mut c = l.cmd();
+        c.args(["run", "--kill", "sigterm", "--ready", "line:ready"])
+            .args(["--deadline", "300ms", "--port", &p.to_string()])
+            .arg("--html")
+            .arg(&html)
+            .arg("--")
+            .args(fixture_args("shell-fork-tree"))
+            .args(["--port", &p.to_string()]);
+        c
+    });
+    assert_exit(&out, 1);
+    let page = std::fs::read_to_string(&html).expect("the page was written");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains(r#"data-verdict="leak""#));
+    assert_eq!(page.matches("<div class=\"row proc surv\"").count(), 2);
+    assert!(page.contains(&format!("<div class=\"row port held\" data-port=\"{p}\"")));
+    // A run that cannot start writes no page.
+    let missing = dir.path().join("never.html");
+    let out = l
+        .cmd()
+        .args(["run", "--html"])
+        .arg(&missing)
+        .args(["--", "/nonexistent/agent"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(!missing.exists());
+}
+
+#[test]
+fn html_with_repeat_draws_the_first_repetition_that_leaked() {
+    let l = Leftovers::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (html, json) = (dir.path().join("runs.html"), dir.path().join("runs.json"));
+    let out = l
+        .cmd()
+        .args(["run", "--kill", "sigterm", "--ready", "line:ready"])
+        .args(["--deadline", "200ms", "--repeat", "2", "--html"])
+        .arg(&html)
+        .arg("--json")
+        .arg(&json)
+        .arg("--")
+        .args(fixture_args("shell-fork-tree"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    let reports = read_json(&json);
+    let page = std::fs::read_to_string(&html).expect("the page was written");
+    let first = reports[0]["run_id"].as_str().unwrap();
+    let second = reports[1]["run_id"].as_str().unwrap();
+    assert!(page.contains(first) && !page.contains(second));
+}
+
+#[test]
 fn writes_after_the_kill_are_a_leak() {
     let l = Leftovers::new();
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ mod endings;
 mod errors;
 mod escapes;
 mod faults;
+mod html;
 mod lifeline;
 mod matrix;
 mod report;

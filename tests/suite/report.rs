@@ -118,6 +118,7 @@ fn mask_numbers(v: &mut Value) {
         "first_seen_ms",
         "quiet_after_kill_ms",
         "checked_after_kill_ms",
+        "first_held_ms",
         "deadline_ms",
         "port",
         "sig_ignored",

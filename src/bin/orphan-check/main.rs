@@ -53,7 +53,7 @@ struct Cli {
 enum Cmd {
     /// Launch COMMAND, wait until it is ready, kill it by plan, report what survived.
     #[command(after_help = EXIT_CODES)]
-    Run(run::Args),
+    Run(Box<run::Args>),
     /// Run one of the misbehaving fixture programs (replaces this process), or list them.
     Fixture(fixture::Args),
     /// Find processes left by earlier runs (they carry ORPHAN_CHECK_RUN) and end them.
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let result = match cli.command {
-        Cmd::Run(args) => run::main(args),
+        Cmd::Run(args) => run::main(*args),
         Cmd::Fixture(args) => fixture::main(args),
         Cmd::Sweep(args) => sweep::main(args),
         Cmd::Matrix(args) => matrix::main(args),

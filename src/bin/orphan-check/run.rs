@@ -1,5 +1,5 @@
 //! `orphan-check run [OPTIONS] -- COMMAND [ARGS…]`: one scenario (or `--repeat N` of
-//! them), the report on stderr, optionally JSON and JUnit files for CI dashboards.
+//! them), the report on stderr, optionally JSON, JUnit and HTML files for CI dashboards.
 //!
 //! With `--kill-at random:A..B` each repetition waits a random delay in `[A, B]` after
 //! readiness before the kill, drawn from a splitmix64 generator seeded by `--seed` (or a
@@ -142,6 +142,11 @@ pub struct Args {
     /// Write the report as JSON (schema orphan-check/report, version 1) to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+
+    /// Write the report as one self-contained HTML page to FILE, a picture of the run for
+    /// a CI artifact (with --repeat: the first repetition that leaked, else the last).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 
     /// Write a JUnit XML file with one test case per scenario run.
     #[arg(long, value_name = "FILE")]
@@ -338,6 +343,12 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
             reports.first().map(Report::to_json).unwrap_or_default()
         };
         output::write_file(path, &(json + "\n"))?;
+    }
+    if let Some(path) = &args.html {
+        let shown = reports.iter().find(|r| r.is_leak()).or(reports.last());
+        if let Some(report) = shown {
+            output::write_file(path, &report.to_html())?;
+        }
     }
     Ok(if leaks > 0 {
         Verdict::Leak
