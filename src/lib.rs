@@ -49,6 +49,7 @@ mod error;
 mod files;
 mod fixture;
 mod kill;
+mod lost;
 mod netlink;
 mod outcome;
 mod output;

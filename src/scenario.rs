@@ -193,9 +193,14 @@ impl Scenario {
                     "timed out waiting for the sentinel to start the agent"
                 },
                 source: std::io::Error::other("no agent"),
-            })?
+            })
         };
-        let ready_at = self.wait_ready(&tracker)?;
+        let ready = agent.and_then(|agent| Ok((agent, self.wait_ready(&tracker)?)));
+        if ready.is_err() && tracker.lock().sentinel_gone {
+            // Something killed the sentinel: no lifeline will end the tree it started.
+            crate::lost::end(&run_id, cgroup.as_ref(), Duration::from_secs(5));
+        }
+        let (agent, ready_at) = ready?;
         // The tree at readiness: who was whose child, in which group, before anything
         // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
@@ -348,6 +353,12 @@ impl Scenario {
             };
             if polled == Some(true) || line_or_time {
                 return Ok(tracker.clock.now());
+            }
+            if tracker.lock().sentinel_gone {
+                return Err(Error::Io {
+                    what: "lost track: the sentinel was killed before the agent was ready",
+                    source: std::io::Error::other("sentinel gone"),
+                });
             }
             if exited {
                 // One more look: the agent may have made the condition true just before

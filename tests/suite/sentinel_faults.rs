@@ -1,0 +1,175 @@
+//! The sentinel's own faults: killed from inside its tree, started by a caller with odd
+//! signal dispositions, started by exec with secrets in the environment, flooded by a
+//! tree that will not die.
+//!
+//! Each test tags its agent with `OC_FAULT_TAG=<tag>`; a [`Tagged`] guard SIGKILLs what
+//! still carries the tag when the test ends, pass or fail (through a pidfd, the tag read
+//! again after the open, so a reused pid is never signalled), and the test itself
+//! asserts that nothing was left for the guard.
+
+use std::process::Command;
+use std::time::Duration;
+
+use assert_cmd::cargo::cargo_bin;
+use orphan_check::{cgroup_root, CgroupMode, FailureReason, KillPlan, Ready, Scenario, Verdict};
+use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
+
+use crate::common::{pids_with_env, tag, Watched};
+
+/// The processes of one test, by tag; whatever still carries it is killed on drop.
+struct Tagged(String);
+
+impl Tagged {
+    fn new() -> Tagged {
+        Tagged(format!("sf-{}", tag()))
+    }
+
+    fn left(&self) -> Vec<i32> {
+        pids_with_env("OC_FAULT_TAG", &self.0).into_iter().collect()
+    }
+
+    fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
+        c.args(args).env("OC_FAULT_TAG", &self.0);
+        c
+    }
+}
+
+impl Drop for Tagged {
+    fn drop(&mut self) {
+        for pid in self.left() {
+            let Some(fd) = Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+            else {
+                continue;
+            };
+            if pids_with_env("OC_FAULT_TAG", &self.0).contains(&pid) {
+                let _ = pidfd_send_signal(&fd, Signal::KILL);
+            }
+        }
+    }
+}
+
+fn cgroup_modes() -> Vec<CgroupMode> {
+    let mut modes = vec![CgroupMode::Off];
+    if cgroup_root().is_some() {
+        modes.push(CgroupMode::Required);
+    } else {
+        println!("SKIPPED the cgroup half: no writable cgroup v2 here");
+    }
+    modes
+}
+
+// ---------------------------------------------------------------------------------------
+// A dead sentinel is never a clean tree
+// ---------------------------------------------------------------------------------------
+
+/// The agent SIGKILLs its parent, the sentinel, and leaves a child running. The
+/// kernel hands both orphans to init, so the sentinel's subtree is empty: only the
+/// cgroup and the marker still find them. The verdict must be "lost track" with both
+/// listed, the check must fail, and dropping the outcome must kill both.
+#[test]
+fn a_sentinel_killed_from_inside_is_lost_track_and_its_survivors_are_found_and_killed() {
+    for mode in cgroup_modes() {
+        let t = Tagged::new();
+        let cmd = t.command(
+            "sh",
+            // On the plan's SIGTERM the agent kills the sentinel and goes on living.
+            &[
+                "-c",
+                "trap 'kill -9 $PPID' TERM; sleep 313 & echo ready; wait; wait",
+            ],
+        );
+        let outcome = Scenario::new(cmd)
+            .cgroup(mode)
+            .ready_when(Ready::stdout_line("ready"))
+            .kill(KillPlan::sigterm())
+            .run()
+            .expect("the scenario runs");
+        let survivors = outcome.survivors_after(Duration::from_millis(300));
+        let mut names: Vec<String> = survivors.iter().map(|s| s.process.comm.clone()).collect();
+        names.sort();
+        assert_eq!(names, ["sh", "sleep"], "{mode:?}\n{}", outcome.report());
+        let report = outcome.report();
+        assert_eq!(report.verdict, Verdict::LostTrack, "{mode:?}\n{report}");
+        assert!(report.to_string().starts_with("orphan-check: LOST TRACK"));
+        let failure = outcome
+            .check_no_survivors(Duration::from_millis(100))
+            .expect_err("lost track never passes");
+        assert_eq!(failure.reason, FailureReason::LostTrack(2), "{mode:?}");
+        assert!(failure.to_string().contains("lost track"), "{failure}");
+        let watched = Watched::new(survivors.iter().map(|s| s.process.pid));
+        assert_eq!(watched.len(), 2);
+        drop(outcome);
+        assert!(
+            watched.wait_all_gone(Duration::from_secs(5)).is_empty(),
+            "{mode:?}: the survivors outlived the outcome"
+        );
+        assert!(t.left().is_empty(), "{mode:?}: left {:?}", t.left());
+    }
+}
+
+/// Nothing survives, but the sentinel was killed before it could say so: still never
+/// clean (the harness cannot tell "gone" from "escaped where no oracle sees").
+#[test]
+fn a_sentinel_killed_by_an_agent_that_then_exits_is_still_not_clean() {
+    let t = Tagged::new();
+    // On SIGTERM the agent kills the sentinel, then its own child, and exits.
+    let script = "trap 'kill -9 $PPID; kill $!; exit 0' TERM; sleep 313 & echo ready; wait";
+    let outcome = Scenario::new(t.command("sh", &["-c", script]))
+        .cgroup(CgroupMode::Off)
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigterm())
+        .run()
+        .expect("the scenario runs");
+    let failure = outcome
+        .check_no_survivors(Duration::from_millis(500))
+        .expect_err("lost track never passes");
+    assert_eq!(failure.reason, FailureReason::LostTrack(0));
+    assert_eq!(outcome.report().verdict, Verdict::LostTrack);
+    assert!(outcome.kill_remaining(Duration::from_secs(5)).is_some());
+}
+
+/// The command line as a new user tries it: never exit 0, one line on stderr, the
+/// survivors listed in the report and gone afterwards.
+#[test]
+fn the_cli_exits_2_when_it_lost_track_and_leaves_nothing() {
+    let t = Tagged::new();
+    let out = Command::new(cargo_bin("orphan-check"))
+        .args(["run", "--cgroup", "off", "--kill", "sigterm"])
+        .args(["--ready", "line:ready", "--", "sh", "-c"])
+        .arg("trap 'kill -9 $PPID' TERM; sleep 313 & echo ready; wait; wait")
+        .env("OC_FAULT_TAG", &t.0)
+        .output()
+        .expect("orphan-check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("LOST TRACK"), "{stderr}");
+    assert!(stderr.contains("sleep 313"), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("orphan-check: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("lost track"), "{stderr}");
+    assert!(t.left().is_empty(), "left {:?}", t.left());
+}
+
+/// Killed before readiness: an error (no outcome to judge), and nothing of the tree
+/// left, though no sentinel is there to end it.
+#[test]
+fn a_sentinel_killed_before_readiness_is_an_error_and_leaves_nothing() {
+    let t = Tagged::new();
+    let err = Scenario::new(t.command("sh", &["-c", "sleep 313 & kill -9 $PPID; wait"]))
+        .cgroup(CgroupMode::Off)
+        .ready_when(Ready::stdout_line("never printed"))
+        .ready_timeout(Duration::from_secs(5))
+        .run()
+        .expect_err("no outcome without a sentinel");
+    let text = err.to_string();
+    assert!(
+        text.contains("lost track") || text.contains("sentinel ended"),
+        "{text}"
+    );
+    assert!(t.left().is_empty(), "left {:?}", t.left());
+}
