@@ -383,14 +383,26 @@ pub(crate) fn spawn(
     let pid = if let Some(pid) = execed {
         pid
     } else {
+        // Every signal is blocked across the fork, as posix_spawn does: a handler the
+        // caller installed must never run in the child, which resets every disposition
+        // before it unblocks anything.
+        let mut caller_mask = plan.signals.empty;
+        // SAFETY: `pthread_sigmask` reads and writes the two signal sets given; it
+        // changes this thread's mask only, restored right after the fork.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &plan.signals.all, &mut caller_mask) };
         // SAFETY: `fork` is called with every resource the child needs already prepared
         // in `plan` (which borrows `launch`, `argv`, `envp` and `agent_stack`, alive
         // until after `fork` returns in both processes). The child only runs
         // `sentinel_main`, which makes async-signal-safe system calls and never returns
         // (it ends in `_exit`).
         let pid = unsafe { libc::fork() };
+        let fork_error = io::Error::last_os_error();
+        if pid != 0 {
+            // SAFETY: as above; restores the caller's own mask.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &caller_mask, std::ptr::null_mut()) };
+        }
         if pid < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(fork_error);
         }
         if pid == 0 {
             // SAFETY: we are the freshly forked child; see `sentinel_main`.
@@ -594,6 +606,9 @@ struct SignalPlan {
     watched: libc::sigset_t,
     /// The empty set, the agent's signal mask.
     empty: libc::sigset_t,
+    /// Every signal: blocked across `fork` and `clone`, so that no handler of the
+    /// caller's ever runs in the sentinel or in the agent before its exec.
+    all: libc::sigset_t,
     /// `SIG_DFL` with an empty mask.
     default_action: libc::sigaction,
     /// `SIG_IGN`, for SIGPIPE in the sentinel.
@@ -613,6 +628,8 @@ impl SignalPlan {
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
             let mut default_action: libc::sigaction = std::mem::zeroed();
             default_action.sa_sigaction = libc::SIG_DFL;
             default_action.sa_mask = empty;
@@ -622,6 +639,7 @@ impl SignalPlan {
             SignalPlan {
                 watched,
                 empty,
+                all,
                 default_action,
                 ignore_action,
             }
@@ -681,6 +699,11 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         libc::setsid();
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         libc::prctl(libc::PR_SET_NAME, c"orphan-sentinel".as_ptr(), 0, 0, 0);
+        // Every disposition the caller set goes back to the default (every signal is
+        // still blocked, since before the fork): its handlers are not ours to run, and
+        // an inherited SIGCHLD = SIG_IGN would make the kernel reap every child
+        // without a word to `waitpid`.
+        reset_dispositions(&plan.signals);
         libc::sigaction(
             libc::SIGPIPE,
             &plan.signals.ignore_action,
@@ -727,6 +750,9 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         // a running process between cgroups waits for an RCU grace period (milliseconds),
         // being born there does not. That clone copies the sentinel like fork does; the
         // sentinel is small whenever it was started by exec (see `SentinelStart`).
+        // Every signal blocked across the clone, as posix_spawn does; the agent resets
+        // its dispositions and unblocks before its exec.
+        libc::sigprocmask(libc::SIG_SETMASK, &plan.signals.all, std::ptr::null_mut());
         let mut agent = -1;
         if !plan.cgroup_dir.is_null() {
             agent = clone_into_cgroup(FD_CGROUP);
@@ -751,6 +777,11 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             report_launch_failure(STAGE_FORK, errno());
             libc::_exit(1);
         }
+        libc::sigprocmask(
+            libc::SIG_SETMASK,
+            &plan.signals.watched,
+            std::ptr::null_mut(),
+        );
         // Like a shell job: the agent leads its own group. Both sides call setpgid, so
         // the group exists before either of them goes on.
         libc::setpgid(agent, agent);
@@ -921,12 +952,9 @@ unsafe fn agent_main(plan: &ChildPlan, born_in_cgroup: bool) -> ! {
         libc::dup2(FD_STDOUT, 1);
         libc::dup2(FD_STDERR, 2);
         // Handlers are reset by exec, but ignored signals are inherited: reset them all,
-        // so the agent starts as it would from a shell.
-        for sig in 1..NSIG {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::sigaction(sig, &plan.signals.default_action, std::ptr::null_mut());
-            }
-        }
+        // so the agent starts as it would from a shell. Every signal is blocked until
+        // then (since before the clone).
+        reset_dispositions(&plan.signals);
         libc::sigprocmask(libc::SIG_SETMASK, &plan.signals.empty, std::ptr::null_mut());
         if !plan.cwd.is_null() && libc::chdir(plan.cwd) != 0 {
             report_launch_failure(STAGE_CHDIR, errno());
@@ -935,6 +963,21 @@ unsafe fn agent_main(plan: &ChildPlan, born_in_cgroup: bool) -> ! {
         libc::execve(plan.program, plan.argv, plan.envp);
         report_launch_failure(STAGE_EXEC, errno());
         libc::_exit(127)
+    }
+}
+
+/// Sets every signal's disposition to the default (SIGKILL and SIGSTOP have no other).
+///
+/// # Safety
+///
+/// Post-fork safe: `sigaction` only, with an action prepared before the fork.
+unsafe fn reset_dispositions(signals: &SignalPlan) {
+    for sig in 1..NSIG {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: `sigaction` with a valid, fully initialised action; the C library
+            // refuses (EINVAL) the numbers it reserves for itself, which is fine.
+            unsafe { libc::sigaction(sig, &signals.default_action, std::ptr::null_mut()) };
+        }
     }
 }
 
@@ -1140,8 +1183,19 @@ fn emit(kind: u32, pid: i32, a: i32, b: i32) {
     buf[8..12].copy_from_slice(&a.to_ne_bytes());
     buf[12..16].copy_from_slice(&b.to_ne_bytes());
     buf[16..24].copy_from_slice(&monotonic_ns().to_ne_bytes());
-    // SAFETY: write of a stack buffer to our own pipe; atomic (< PIPE_BUF).
-    unsafe { libc::write(FD_EVENTS, buf.as_ptr().cast(), EVENT_LEN) };
+    write_all_or_give_up(FD_EVENTS, &buf);
+}
+
+/// Writes a record (< `PIPE_BUF`, so atomic) to one of our pipes, again when a signal
+/// interrupted the write; any other failure (the reader is gone) gives up.
+fn write_all_or_give_up(fd: RawFd, buf: &[u8]) {
+    loop {
+        // SAFETY: write of a caller's buffer of the given length to our own pipe.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n >= 0 || errno() != libc::EINTR {
+            return;
+        }
+    }
 }
 
 /// Tells the harness at which stage the agent's launch failed.
@@ -1149,8 +1203,7 @@ fn report_launch_failure(stage: u32, err: i32) {
     let mut buf = [0u8; 8];
     buf[0..4].copy_from_slice(&stage.to_ne_bytes());
     buf[4..8].copy_from_slice(&err.to_ne_bytes());
-    // SAFETY: write of a stack buffer to our own pipe.
-    unsafe { libc::write(FD_EXEC_STATUS, buf.as_ptr().cast(), buf.len()) };
+    write_all_or_give_up(FD_EXEC_STATUS, &buf);
 }
 
 fn read_exact(fd: RawFd, buf: &mut [u8]) -> bool {

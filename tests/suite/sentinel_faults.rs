@@ -173,3 +173,124 @@ fn a_sentinel_killed_before_readiness_is_an_error_and_leaves_nothing() {
     );
     assert!(t.left().is_empty(), "left {:?}", t.left());
 }
+
+// ---------------------------------------------------------------------------------------
+// Signal dispositions inherited from the caller
+// ---------------------------------------------------------------------------------------
+
+/// Runs `orphan-check ARGS` from a process that ignores SIGCHLD: the disposition
+/// survives the exec, as it does for a CI runner or a test harness that set it.
+fn cli_with_sigchld_ignored(t: &Tagged, start: &str, args: &[&str]) -> std::process::Output {
+    Command::new("python3")
+        .args([
+            "-c",
+            "import os, signal, sys\n\
+             signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+             os.execv(sys.argv[1], sys.argv[1:])",
+        ])
+        .arg(cargo_bin("orphan-check"))
+        .args(args)
+        .env("OC_FAULT_TAG", &t.0)
+        .env("ORPHAN_CHECK_SENTINEL_START", start)
+        .output()
+        .expect("python3 runs")
+}
+
+/// With SIGCHLD ignored in the sentinel the kernel reaps every child at once, and no
+/// exit is ever reported: an agent that exits reads as "never ready", and a clean
+/// verdict has no exit for the agent. The sentinel resets the disposition.
+#[test]
+fn an_inherited_sigchld_ignore_loses_no_exit() {
+    let t = Tagged::new();
+    for start in ["fork", "exec"] {
+        // The agent exits before it is ready: ExitedBeforeReady, at once, with its status.
+        let out = cli_with_sigchld_ignored(
+            &t,
+            start,
+            &[
+                "run",
+                "--ready",
+                "line:never printed",
+                "--ready-timeout",
+                "20s",
+            ]
+            .into_iter()
+            .chain(["--", "sh", "-c", "exit 3"])
+            .collect::<Vec<_>>(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("exited before it was ready (exit status 3)"),
+            "{stderr}"
+        );
+    }
+    // A clean run records how the agent ended.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = cli_with_sigchld_ignored(
+        &t,
+        "fork",
+        &[
+            "run",
+            "--kill",
+            "sigterm",
+            "--ready",
+            "line:ready",
+            "--json",
+            json.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 313",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let agent = report["agent_pid"].as_i64().unwrap();
+    let entry = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["pid"].as_i64() == Some(agent))
+        .expect("the agent is in the timeline");
+    assert_eq!(entry["exit"]["how"], "killed by SIGTERM", "{stderr}");
+    assert!(t.left().is_empty(), "left {:?}", t.left());
+}
+
+/// A handler the caller installed (here for SIGUSR1) must not run in the forked
+/// sentinel: there it would be the caller's code, on a copy of the caller's memory,
+/// writing to descriptors that now mean something else. With the dispositions reset,
+/// a SIGUSR1 from the tree gets the default action: the sentinel ends, and the verdict
+/// says the harness lost track, rather than the caller's handler swallowing it.
+#[test]
+fn a_handler_of_the_caller_never_runs_in_the_forked_sentinel() {
+    let caught = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, caught.clone())
+        .expect("a SIGUSR1 handler");
+    let t = Tagged::new();
+    let script = "trap 'kill -USR1 $PPID' TERM; sleep 313 & echo ready; wait; wait";
+    let outcome = Scenario::new(t.command("sh", &["-c", script]))
+        .sentinel_start(orphan_check::SentinelStart::Fork)
+        .cgroup(CgroupMode::Off)
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigterm())
+        .run()
+        .expect("the scenario runs");
+    let survivors = outcome.survivors_after(Duration::from_millis(300));
+    assert_eq!(
+        outcome.report().verdict,
+        Verdict::LostTrack,
+        "the sentinel ran the caller's handler and lived on\n{}",
+        outcome.report()
+    );
+    assert_eq!(survivors.len(), 2, "{}", outcome.report());
+    drop(outcome);
+    assert!(t.left().is_empty(), "left {:?}", t.left());
+    assert!(
+        !caught.load(std::sync::atomic::Ordering::SeqCst),
+        "nobody signals the test process"
+    );
+}
