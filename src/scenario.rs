@@ -155,10 +155,18 @@ impl Scenario {
         let launch = self.launch_spec(&program, &run_id, cgroup.as_ref())?;
 
         let clock = Clock::start();
-        let spawned = match sentinel::spawn(&launch, self.sentinel_start) {
+        let start_deadline = Instant::now() + self.ready_timeout;
+        let spawned = match sentinel::spawn(&launch, self.sentinel_start, start_deadline) {
             Ok(Ok(spawned)) => spawned,
             Ok(Err((stage, errno))) => {
                 return Err(launch_error(stage, errno, &program));
+            }
+            Err(source) if source.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(Error::Io {
+                    what:
+                        "the agent did not start within ready_timeout (a chdir or exec that hangs?)",
+                    source,
+                })
             }
             Err(source) => {
                 return Err(Error::Io {

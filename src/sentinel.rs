@@ -48,7 +48,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{open, Mode, OFlags};
@@ -321,13 +321,15 @@ impl Drop for SentinelHandle {
 }
 
 /// Forks a sentinel that launches `launch` as the agent, and waits until the agent's
-/// `exec` succeeded or failed.
+/// `exec` succeeded or failed, or `deadline` passed (a `chdir` or `exec` that hangs, on
+/// a network filesystem): then an error of kind `TimedOut`, and nothing left running.
 ///
 /// On `Err((stage, errno))` the sentinel has already been told to clean up; dropping the
 /// handle inside finishes the job.
 pub(crate) fn spawn(
     launch: &Launch,
     start: SentinelStart,
+    deadline: Instant,
 ) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
     let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
@@ -374,9 +376,13 @@ pub(crate) fn spawn(
         agent_stack: agent_stack.as_mut_ptr(),
     };
 
-    // An exec that cannot start (no /proc/self/exe, a noexec mount) falls back to fork.
+    // An exec that cannot start (no /proc/self/exe, a noexec mount), or a program that
+    // started without the hook taking over (the loader failed, `/proc/self/exe` is an
+    // interpreter that loaded this crate), falls back to fork.
     let execed = if start.resolve() == SentinelStart::Exec {
-        spawn_by_exec(launch, &plan.inherited).ok()
+        spawn_by_exec(launch, &plan.inherited)
+            .ok()
+            .filter(|&pid| hook_took_over(pid, &xs_r, deadline))
     } else {
         None
     };
@@ -422,11 +428,18 @@ pub(crate) fn spawn(
         reaped: false,
     };
 
-    // Blocks until the agent's exec closes its copy of the write end (success) or the
-    // agent reports the stage and errno at which it failed.
+    // Waits until the agent's exec closes its copy of the write end (success) or the
+    // agent reports the stage and errno at which it failed, or the deadline.
     let mut status = [0u8; 8];
     let mut got = 0;
     while got < status.len() {
+        if !readable_by(&xs_r, deadline) {
+            stop_hung_start(sentinel);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the agent's chdir or exec did not finish in time",
+            ));
+        }
         match retry_on_intr(|| read(&xs_r, &mut status[got..])) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -448,22 +461,136 @@ pub(crate) fn spawn(
     }))
 }
 
-/// First argument of a sentinel started by `exec`; a program without the hook (which
-/// cannot happen for a binary linking this crate) rejects it as an unknown option.
+/// Whether `fd` is readable (data or end of file) before `deadline`.
+fn readable_by(fd: &OwnedFd, deadline: Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Ends a start whose agent never got past its `chdir` or `exec`: SIGKILLs the
+/// sentinel's children (the agent-to-be), each verified to be the sentinel's child
+/// after its pidfd was opened, then closes the lifeline and reaps the sentinel.
+fn stop_hung_start(sentinel: SentinelHandle) {
+    for child in crate::procs::children(sentinel.pid) {
+        let Some(pidfd) =
+            Pid::from_raw(child).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+        else {
+            continue;
+        };
+        if crate::procs::ProcessInfo::read(child).is_some_and(|p| p.ppid == sentinel.pid) {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+        }
+    }
+    drop(sentinel);
+}
+
+/// Waits (until `deadline`) for the hook's byte on the status pipe, which says that the
+/// exec'd process `pid` became the sentinel. When the process ends without it, or the
+/// deadline passes, SIGKILLs and reaps it (our unreaped child: the pid is still its
+/// own) and answers false.
+fn hook_took_over(pid: i32, status: &OwnedFd, deadline: Instant) -> bool {
+    let Some(child) = Pid::from_raw(pid) else {
+        return false;
+    };
+    let child_fd = pidfd_open(child, PidfdFlags::empty()).ok();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let mut fds = vec![PollFd::new(status, PollFlags::IN)];
+        if let Some(fd) = &child_fd {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+        }
+        let n = match poll(&mut fds, Some(&timeout)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => other.unwrap_or(0),
+        };
+        let status_ready = !fds[0].revents().is_empty();
+        drop(fds);
+        if status_ready {
+            let mut byte = [0u8; 1];
+            if retry_on_intr(|| read(status, &mut byte)) == Ok(1) && byte[0] == HOOK_TOOK_OVER {
+                return true;
+            }
+            break;
+        }
+        if n == 0 {
+            break;
+        }
+        // The process ended: one last look for a byte written just before.
+        if readable_by(status, Instant::now()) {
+            continue;
+        }
+        break;
+    }
+    let _ = rustix::process::kill_process(child, rustix::process::Signal::KILL);
+    let _ = waitpid(Some(child), WaitOptions::empty());
+    false
+}
+
+/// First argument of a sentinel started by `exec`; a program without the hook (ld.so,
+/// or an interpreter that loaded this crate as a library) rejects it as an unknown
+/// option, and the harness falls back to fork.
 const EXEC_FLAG: &CStr = c"--orphan-check-sentinel";
 /// `ORPHAN_CHECK_SENTINEL=<version>` in the exec'd sentinel's environment: the wire
-/// format of its arguments below.
-const EXEC_ENV: &CStr = c"ORPHAN_CHECK_SENTINEL=1";
+/// format of its launch data below.
+const EXEC_ENV: &CStr = c"ORPHAN_CHECK_SENTINEL=2";
+/// The slot where the exec'd sentinel finds its launch data (a sealed-off memfd). It is
+/// the cgroup's slot: the hook reads and closes it before the sentinel opens the cgroup.
+const FD_LAUNCH: RawFd = FD_CGROUP;
+/// The byte the hook writes on the status pipe once it has taken over.
+const HOOK_TOOK_OVER: u8 = b'S';
 
 /// Starts `/proc/self/exe` in sentinel mode with `posix_spawn` (a `vfork`-like clone: no
-/// page tables copied). Its descriptors land in the fixed slots; the agent's launch
-/// travels as arguments:
-/// `[name, EXEC_FLAG, program, cwd, cgroup dir, argc, argv..., envp...]`.
+/// page tables copied). Its descriptors land in the fixed slots. Its command line is
+/// only `[name, EXEC_FLAG]`, readable by anyone in `/proc/<pid>/cmdline`; the agent's
+/// launch (`program, cwd, cgroup dir, argc, argv..., envp...`, each NUL-terminated,
+/// secrets included) travels in a memfd in slot `FD_LAUNCH`. Its environment is
+/// `EXEC_ENV` and the caller's own `LD_*` variables, which the dynamic loader may need
+/// to start the program at all.
 fn spawn_by_exec(launch: &Launch, inherited: &[RawFd; SLOTS]) -> io::Result<i32> {
+    let mut data: Vec<u8> = Vec::new();
+    let text = |c: &Option<CString>| c.clone().unwrap_or_default();
+    let argc = CString::new(launch.argv.len().to_string()).expect("digits");
+    for field in [
+        &launch.program,
+        &text(&launch.cwd),
+        &text(&launch.cgroup_dir),
+        &argc,
+    ]
+    .into_iter()
+    .chain(&launch.argv)
+    .chain(&launch.envp)
+    {
+        data.extend_from_slice(field.as_bytes_with_nul());
+    }
+    let memfd = rustix::fs::memfd_create("orphan-check-launch", rustix::fs::MemfdFlags::CLOEXEC)?;
+    let mut written = 0;
+    while written < data.len() {
+        written += retry_on_intr(|| write(&memfd, &data[written..]))?;
+    }
+    rustix::fs::seek(&memfd, rustix::fs::SeekFrom::Start(0))?;
+    let mut inherited = *inherited;
+    inherited[(FD_LAUNCH - 3) as usize] = memfd.as_raw_fd();
+
     // Copy every descriptor above the slots first, so that no dup2 action overwrites a
     // descriptor a later action still reads.
     let mut high = Vec::with_capacity(SLOTS);
-    for &fd in inherited {
+    for &fd in &inherited {
         if fd >= 0 {
             // SAFETY: `fd` is an open descriptor owned by `launch` or `spawn` for the
             // whole call; we only duplicate it.
@@ -473,23 +600,29 @@ fn spawn_by_exec(launch: &Launch, inherited: &[RawFd; SLOTS]) -> io::Result<i32>
             high.push(None);
         }
     }
-    let text = |c: &Option<CString>| c.clone().unwrap_or_default();
-    let mut args: Vec<CString> = vec![
-        c"orphan-sentinel".into(),
-        EXEC_FLAG.into(),
-        launch.program.clone(),
-        text(&launch.cwd),
-        text(&launch.cgroup_dir),
-        CString::new(launch.argv.len().to_string()).expect("digits"),
-    ];
-    args.extend(launch.argv.iter().cloned());
-    args.extend(launch.envp.iter().cloned());
+    let args: [&CStr; 2] = [c"orphan-sentinel", EXEC_FLAG];
     let arg_ptrs: Vec<*mut c_char> = args
         .iter()
         .map(|a| a.as_ptr().cast_mut())
         .chain(std::iter::once(std::ptr::null_mut()))
         .collect();
-    let env_ptrs: [*mut c_char; 2] = [EXEC_ENV.as_ptr().cast_mut(), std::ptr::null_mut()];
+    let mut env: Vec<CString> = vec![EXEC_ENV.into()];
+    for (key, value) in std::env::vars_os() {
+        use std::os::unix::ffi::OsStrExt;
+        if key.as_bytes().starts_with(b"LD_") {
+            let mut kv = key.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(value.as_bytes());
+            if let Ok(kv) = CString::new(kv) {
+                env.push(kv);
+            }
+        }
+    }
+    let env_ptrs: Vec<*mut c_char> = env
+        .iter()
+        .map(|e| e.as_ptr().cast_mut())
+        .chain(std::iter::once(std::ptr::null_mut()))
+        .collect();
 
     let mut pid: libc::pid_t = 0;
     // SAFETY: the file actions object is initialised before use and destroyed after;
@@ -539,7 +672,7 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
     // SAFETY: glibc passes the process's own argc/argv/envp, NUL-terminated strings in
     // NULL-terminated arrays that live as long as the process.
     unsafe {
-        if argc < 6 || argv.is_null() || envp.is_null() {
+        if argc != 2 || argv.is_null() || envp.is_null() {
             return;
         }
         let arg = |i: usize| CStr::from_ptr(*argv.add(i));
@@ -555,34 +688,59 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
         if !ours {
             return;
         }
-        // A fresh, single-threaded process: allocating here is fine.
-        let Some(agent_argc) = arg(5).to_str().ok().and_then(|n| n.parse::<usize>().ok()) else {
+        // A fresh, single-threaded process: allocating here is fine. The launch data
+        // is a list of NUL-terminated fields (see `spawn_by_exec`).
+        let mut data = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let n = libc::read(FD_LAUNCH, chunk.as_mut_ptr().cast(), chunk.len());
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                break;
+            }
+            data.extend_from_slice(&chunk[..n as usize]);
+        }
+        libc::close(FD_LAUNCH);
+        let mut fields: Vec<*const c_char> = Vec::new();
+        let mut start = 0;
+        for (i, &b) in data.iter().enumerate() {
+            if b == 0 {
+                fields.push(data.as_ptr().add(start).cast());
+                start = i + 1;
+            }
+        }
+        let field = |i: usize| CStr::from_ptr(fields[i]);
+        let agent_argc = if fields.len() >= 4 {
+            field(3).to_str().ok().and_then(|n| n.parse::<usize>().ok())
+        } else {
+            None
+        };
+        let Some(agent_argc) = agent_argc.filter(|n| 4 + n <= fields.len()) else {
             libc::_exit(126);
         };
-        let argc = argc as usize;
-        if 6 + agent_argc > argc {
-            libc::_exit(126);
-        }
+        // From here on this process is the sentinel: tell the harness, which otherwise
+        // falls back to fork (a loader that failed, a program without this hook).
+        write_all_or_give_up(FD_EXEC_STATUS, &[HOOK_TOOK_OVER]);
         let optional = |i: usize| {
-            if arg(i).is_empty() {
+            if field(i).is_empty() {
                 std::ptr::null()
             } else {
-                *argv.add(i)
+                fields[i]
             }
         };
-        let mut agent_argv: Vec<*const c_char> =
-            (6..6 + agent_argc).map(|i| *argv.add(i)).collect();
+        let mut agent_argv: Vec<*const c_char> = fields[4..4 + agent_argc].to_vec();
         agent_argv.push(std::ptr::null());
-        let mut agent_envp: Vec<*const c_char> =
-            (6 + agent_argc..argc).map(|i| *argv.add(i)).collect();
+        let mut agent_envp: Vec<*const c_char> = fields[4 + agent_argc..].to_vec();
         agent_envp.push(std::ptr::null());
         let mut agent_stack = vec![0u8; AGENT_STACK];
-        let cgroup_dir = optional(4);
+        let cgroup_dir = optional(2);
         let plan = ChildPlan {
-            program: *argv.add(2),
+            program: fields[0],
             argv: agent_argv.as_ptr(),
             envp: agent_envp.as_ptr(),
-            cwd: optional(3),
+            cwd: optional(1),
             inherited: [
                 FD_CONTROL,
                 FD_EVENTS,

@@ -294,3 +294,144 @@ fn a_handler_of_the_caller_never_runs_in_the_forked_sentinel() {
         "nobody signals the test process"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The exec start: no secret on a command line, and a fall back when the hook cannot run
+// ---------------------------------------------------------------------------------------
+
+/// Every process's command line, NUL-separated, by pid.
+fn command_lines() -> Vec<(i32, Vec<u8>)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            Some((pid, std::fs::read(format!("/proc/{pid}/cmdline")).ok()?))
+        })
+        .collect()
+}
+
+/// `/proc/<pid>/cmdline` is readable by every local user; the agent's environment (CI
+/// tokens) must not be in the sentinel's.
+#[test]
+fn the_exec_start_puts_no_variable_of_the_agent_on_a_command_line() {
+    let t = Tagged::new();
+    let secret = format!("s3cr3t-{}", t.0);
+    let mut cmd = t.command(
+        "sh",
+        &["-c", "echo \"got $MY_TOKEN\"; echo ready; exec sleep 313"],
+    );
+    cmd.env("MY_TOKEN", &secret);
+    let outcome = Scenario::new(cmd)
+        .sentinel_start(orphan_check::SentinelStart::Exec)
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigkill())
+        .run()
+        .expect("the scenario runs");
+    let sentinel = outcome.sentinel_pid();
+    let lines = command_lines();
+    let own = lines
+        .iter()
+        .find(|(pid, _)| *pid == sentinel)
+        .map(|(_, l)| l.clone())
+        .expect("the sentinel's command line");
+    // Exec'd, not forked (a fork would show this test binary's command line).
+    assert_eq!(
+        String::from_utf8_lossy(&own),
+        "orphan-sentinel\0--orphan-check-sentinel\0"
+    );
+    let leaked: Vec<i32> = lines
+        .iter()
+        .filter(|(_, l)| l.windows(secret.len()).any(|w| w == secret.as_bytes()))
+        .map(|(pid, _)| *pid)
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "the token is on the command line of {leaked:?}"
+    );
+    // The agent did get it.
+    let stdout = outcome.stdout().to_string();
+    assert!(stdout.contains(&format!("got {secret}")), "{stdout}");
+    outcome.assert_no_survivors(Duration::from_secs(2));
+}
+
+/// Child side of the two tests below: one scenario, exec start asked for; prints the
+/// verdict and the sentinel's environment.
+#[test]
+#[ignore = "a victim: started by the exec-start fallback tests"]
+fn exec_start_victim() {
+    if std::env::var_os("OC_SF_VICTIM").is_none() {
+        return;
+    }
+    let mut agent = Command::new("sh");
+    agent.args(["-c", "echo ready; exec sleep 313"]);
+    let outcome = Scenario::new(agent)
+        .sentinel_start(orphan_check::SentinelStart::Exec)
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigterm())
+        .run()
+        .expect("the scenario runs");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", outcome.sentinel_pid())).unwrap();
+    let environ = std::fs::read(format!("/proc/{}/environ", outcome.sentinel_pid())).unwrap();
+    outcome.assert_no_survivors(Duration::from_secs(2));
+    println!("VERDICT {:?}", outcome.report().verdict);
+    println!("EXECED {}", cmdline.starts_with(b"orphan-sentinel\0"));
+    for kv in environ
+        .split(|b| *b == 0)
+        .filter(|kv| kv.starts_with(b"LD_"))
+    {
+        println!("SENTINEL_ENV {}", String::from_utf8_lossy(kv));
+    }
+}
+
+fn run_victim(mut cmd: Command) -> String {
+    let out = cmd
+        .args(["--exact", "sentinel_faults::exec_start_victim", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("OC_SF_VICTIM", "1")
+        .env_remove("ORPHAN_CHECK_SENTINEL_START")
+        .output()
+        .expect("the victim runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The exec'd sentinel gets the caller's `LD_*` variables: a test binary that needs
+/// `LD_LIBRARY_PATH` to load (libtorch, onnxruntime, cargo's dylib paths) dies in the
+/// loader without them, before any hook could run.
+#[test]
+fn the_exec_start_forwards_the_loader_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env("LD_LIBRARY_PATH", dir.path());
+    let text = run_victim(cmd);
+    assert!(text.contains("VERDICT Clean"), "{text}");
+    assert!(text.contains("EXECED true"), "{text}");
+    let wanted = format!("SENTINEL_ENV LD_LIBRARY_PATH={}", dir.path().display());
+    assert!(text.contains(&wanted), "{text}");
+}
+
+/// Started through the dynamic loader, `/proc/self/exe` is ld.so, not the binary with
+/// the hook: the exec'd process rejects the sentinel flag and exits. The start must
+/// fall back to fork, never fail.
+#[test]
+fn the_exec_start_falls_back_to_fork_when_the_hook_cannot_run() {
+    let loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(loader) = loader else {
+        println!("SKIPPED: no dynamic loader at a known path");
+        return;
+    };
+    let mut cmd = Command::new(loader);
+    cmd.arg(std::env::current_exe().unwrap());
+    let text = run_victim(cmd);
+    assert!(text.contains("VERDICT Clean"), "{text}");
+    assert!(text.contains("EXECED false"), "{text}");
+}
