@@ -481,7 +481,9 @@ fn readable_by(fd: &OwnedFd, deadline: Instant) -> bool {
 
 /// Ends a start whose agent never got past its `chdir` or `exec`: SIGKILLs the
 /// sentinel's children (the agent-to-be), each verified to be the sentinel's child
-/// after its pidfd was opened, then closes the lifeline and reaps the sentinel.
+/// after its pidfd was opened, then the sentinel itself (waiting for that child, it
+/// cannot read its lifeline), and reaps it. A pending SIGKILL is never undone: the
+/// child dies the moment its system call returns, without running a line of its own.
 fn stop_hung_start(sentinel: SentinelHandle) {
     for child in crate::procs::children(sentinel.pid) {
         let Some(pidfd) =
@@ -492,6 +494,9 @@ fn stop_hung_start(sentinel: SentinelHandle) {
         if crate::procs::ProcessInfo::read(child).is_some_and(|p| p.ppid == sentinel.pid) {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
         }
+    }
+    if let Some(pidfd) = &sentinel.pidfd {
+        let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
     }
     drop(sentinel);
 }

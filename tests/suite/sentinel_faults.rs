@@ -435,3 +435,82 @@ fn the_exec_start_falls_back_to_fork_when_the_hook_cannot_run() {
     assert!(text.contains("VERDICT Clean"), "{text}");
     assert!(text.contains("EXECED false"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------
+// A start that hangs
+// ---------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "a victim: started under strace by a_hung_chdir_ends_the_start_at_ready_timeout"]
+fn hung_start_victim() {
+    if std::env::var_os("OC_SF_VICTIM").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Command::new("sleep");
+    agent.arg("313").current_dir(dir.path());
+    let started = std::time::Instant::now();
+    let result = Scenario::new(agent)
+        .sentinel_start(orphan_check::SentinelStart::Fork)
+        .cgroup(CgroupMode::Off)
+        .ready_timeout(Duration::from_secs(1))
+        .run();
+    println!("ELAPSED_MS {}", started.elapsed().as_millis());
+    match result {
+        Ok(_) => println!("STARTED"),
+        Err(e) => println!("ERROR {e}"),
+    }
+}
+
+/// A `chdir` on a network filesystem can hang; strace stands in for one here,
+/// holding every `chdir` for 5 s (a ptrace stop that even SIGKILL waits out). The
+/// start must end at `ready_timeout` (1 s) with an error that says so, not start the
+/// agent 5 s late; the hung child, SIGKILLed, dies the moment it is let go.
+#[test]
+fn a_hung_chdir_ends_the_start_at_ready_timeout() {
+    let probe = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        println!("SKIPPED: strace cannot trace here");
+        return;
+    }
+    let t = Tagged::new();
+    let mut child = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=chdir"])
+        .args(["-e", "inject=chdir:delay_enter=5000000"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "sentinel_faults::hung_start_victim", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("OC_SF_VICTIM", "1")
+        .env("OC_FAULT_TAG", &t.0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("strace starts");
+    let pidfd = pidfd_open(
+        Pid::from_raw(child.id() as i32).unwrap(),
+        PidfdFlags::empty(),
+    )
+    .expect("pidfd");
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let bound = rustix::event::Timespec {
+        tv_sec: 30,
+        tv_nsec: 0,
+    };
+    let _ = rustix::event::poll(&mut fds, Some(&bound));
+    let finished = !fds[0].revents().is_empty();
+    if !finished {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("strace ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(finished, "the start hung past ready_timeout\n{text}");
+    assert!(
+        text.contains("ERROR the agent did not start within ready_timeout"),
+        "{text}"
+    );
+    assert!(t.left().is_empty(), "left {:?}", t.left());
+}
