@@ -964,6 +964,7 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             agent_pidfd: raw_pidfd,
             agent_reaped: false,
             empty: false,
+            killed: KilledSet::new(),
         };
         loop {
             tree.reap_available();
@@ -1150,6 +1151,8 @@ struct Tree {
     agent_pidfd: RawFd,
     agent_reaped: bool,
     empty: bool,
+    /// Children the cleanup loop has SIGKILLed and not yet reaped.
+    killed: KilledSet,
 }
 
 impl Tree {
@@ -1160,6 +1163,8 @@ impl Tree {
             // SAFETY: `waitpid` writes the status into a local.
             let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
             if pid > 0 {
+                // A reaped pid may be reused by a new orphan: that one is not killed yet.
+                self.killed.remove(pid);
                 if pid == self.agent {
                     self.agent_reaped = true;
                     if self.agent_pidfd >= 0 {
@@ -1243,35 +1248,135 @@ impl Tree {
             // SAFETY: plain syscall on the agent's own group.
             unsafe { libc::kill(-self.agent, libc::SIGKILL) };
         }
+        let mut wait_ms = KILL_WAIT_MIN_MS;
         loop {
             self.reap_available();
             if self.empty {
                 return;
             }
-            kill_direct_children();
+            let new_kills = kill_direct_children(&mut self.killed);
             self.reap_available();
             if self.empty {
                 return;
             }
-            // Wait for the next SIGCHLD (bounded, in case a child was forked while we
-            // read the list and so was not yet in it).
+            // Wait for the next SIGCHLD, bounded in case a child was forked (or an orphan
+            // reparented to us) while we read the list and so was not yet in it. The
+            // bound backs off while nothing new turns up: a child that cannot die yet
+            // (uninterruptible sleep, held by a tracer) costs a few wakeups a second,
+            // not fifty, and is killed and reported once.
+            if new_kills {
+                wait_ms = KILL_WAIT_MIN_MS;
+            }
             let mut fds = [libc::pollfd {
                 fd: sigfd,
                 events: libc::POLLIN,
                 revents: 0,
             }];
             // SAFETY: poll on a local array; read drains our own signalfd.
-            unsafe { libc::poll(fds.as_mut_ptr(), 1, 20) };
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, wait_ms) };
             drain_signalfd(sigfd);
+            wait_ms = (wait_ms * 2).min(KILL_WAIT_MAX_MS);
         }
     }
 }
 
-/// Reads `/proc/thread-self/children` and SIGKILLs every pid in it, reporting each.
+/// The cleanup loop's first wait for a SIGCHLD, and the longest, in milliseconds.
+const KILL_WAIT_MIN_MS: i32 = 5;
+const KILL_WAIT_MAX_MS: i32 = 500;
+
+/// Pids SIGKILLed by the cleanup loop and not yet reaped: a fixed table (nothing may
+/// allocate after the fork), open addressing, 0 for a free slot and -1 for a removed one.
+struct KilledSet {
+    slots: [i32; KILLED_SLOTS],
+    live: usize,
+}
+
+const KILLED_SLOTS: usize = 4096;
+
+impl KilledSet {
+    fn new() -> Self {
+        KilledSet {
+            slots: [0; KILLED_SLOTS],
+            live: 0,
+        }
+    }
+
+    fn home(pid: i32) -> usize {
+        (pid as u32).wrapping_mul(2_654_435_761) as usize % KILLED_SLOTS
+    }
+
+    fn contains(&self, pid: i32) -> bool {
+        let home = Self::home(pid);
+        for i in 0..KILLED_SLOTS {
+            match self.slots[(home + i) % KILLED_SLOTS] {
+                0 => return false,
+                p if p == pid => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Adds `pid`; false when it was there already or the table is full.
+    fn insert(&mut self, pid: i32) -> bool {
+        if pid <= 0 || self.contains(pid) {
+            return false;
+        }
+        let home = Self::home(pid);
+        for i in 0..KILLED_SLOTS {
+            let slot = &mut self.slots[(home + i) % KILLED_SLOTS];
+            if *slot <= 0 {
+                *slot = pid;
+                self.live += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn remove(&mut self, pid: i32) {
+        let home = Self::home(pid);
+        for i in 0..KILLED_SLOTS {
+            let slot = &mut self.slots[(home + i) % KILLED_SLOTS];
+            match *slot {
+                0 => return,
+                p if p == pid => {
+                    *slot = -1;
+                    self.live -= 1;
+                    if self.live == 0 {
+                        // Nothing left: drop the removal marks, so lookups stay short.
+                        self.slots = [0; KILLED_SLOTS];
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// SIGKILLs every direct child not yet killed, reporting each once; true when there
+/// was one.
 ///
-/// The listed pids are our unreaped children (nobody else may reap them), so none of
-/// them can belong to another process by the time of the `kill`.
-fn kill_direct_children() {
+/// The children come from `/proc/thread-self/children`, or, on a kernel without it
+/// (`CONFIG_PROC_CHILDREN` off), from a scan of `/proc` for processes whose parent is
+/// the sentinel. Either way they are our unreaped children (nobody else may reap
+/// them), so none of them can belong to another process by the time of the `kill`.
+/// A pending SIGKILL cannot be undone, so killing a pid again until it is reaped would
+/// change nothing.
+fn kill_direct_children(killed: &mut KilledSet) -> bool {
+    let mut any = false;
+    let mut kill = |pid: i32| {
+        if pid > 0 && !killed.contains(pid) {
+            // SAFETY: plain syscall on our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A full table (a storm of thousands) still kills, but reports no more.
+            if killed.insert(pid) {
+                emit(EV_KILLED, pid, 0, 0);
+            }
+            any = true;
+        }
+    };
     // SAFETY: open/read/close on a constant path into a stack buffer.
     unsafe {
         let fd = libc::open(
@@ -1279,7 +1384,8 @@ fn kill_direct_children() {
             libc::O_RDONLY | libc::O_CLOEXEC,
         );
         if fd < 0 {
-            return;
+            for_each_child_by_scan(libc::getpid(), &mut kill);
+            return any;
         }
         let mut buf = [0u8; 4096];
         let mut current: i32 = 0;
@@ -1294,25 +1400,118 @@ fn kill_direct_children() {
                     current = current.wrapping_mul(10).wrapping_add((b - b'0') as i32);
                     in_number = true;
                 } else if in_number {
-                    kill_child(current);
+                    kill(current);
                     current = 0;
                     in_number = false;
                 }
             }
         }
         if in_number {
-            kill_child(current);
+            kill(current);
         }
         libc::close(fd);
     }
+    any
 }
 
-fn kill_child(pid: i32) {
-    if pid > 0 {
-        // SAFETY: plain syscall on our own unreaped child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        emit(EV_KILLED, pid, 0, 0);
+/// Calls `f` with every process whose parent is `parent`, found by reading
+/// `/proc/<pid>/stat` for each entry of `/proc` (`getdents64`: no allocation).
+fn for_each_child_by_scan(parent: i32, f: &mut impl FnMut(i32)) {
+    // SAFETY: open/getdents64/close on our own descriptor, into a stack buffer whose
+    // length is passed; the records are read within the length the kernel returned.
+    unsafe {
+        let dir = libc::open(
+            c"/proc".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if dir < 0 {
+            return;
+        }
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            let mut off = 0usize;
+            while off + 19 < n as usize {
+                // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+                let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+                if reclen == 0 {
+                    break;
+                }
+                let name = &buf[off + 19..(off + reclen).min(n as usize)];
+                let mut pid: i32 = 0;
+                let mut digits = 0;
+                for &b in name.iter().take_while(|b| **b != 0) {
+                    if !b.is_ascii_digit() {
+                        digits = 0;
+                        break;
+                    }
+                    pid = pid.wrapping_mul(10).wrapping_add((b - b'0') as i32);
+                    digits += 1;
+                }
+                if digits > 0 && parent_of(pid) == parent {
+                    f(pid);
+                }
+                off += reclen;
+            }
+        }
+        libc::close(dir);
     }
+}
+
+/// The parent pid in `/proc/<pid>/stat` (the field after the state, which follows the
+/// last `)`: the command name may contain one), or 0.
+fn parent_of(pid: i32) -> i32 {
+    let mut path = [0u8; 32];
+    let prefix = b"/proc/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut len = prefix.len();
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut rest = pid as u32;
+    loop {
+        digits[n] = b'0' + (rest % 10) as u8;
+        n += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for i in (0..n).rev() {
+        path[len] = digits[i];
+        len += 1;
+    }
+    path[len..len + 5].copy_from_slice(b"/stat");
+    let mut stat = [0u8; 1024];
+    // SAFETY: open of a NUL-terminated stack path (the rest of `path` is zeros), read
+    // into a stack buffer of the given length, close of our own descriptor.
+    let got = unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return 0;
+        }
+        let got = libc::read(fd, stat.as_mut_ptr().cast(), stat.len());
+        libc::close(fd);
+        got
+    };
+    if got <= 0 {
+        return 0;
+    }
+    let stat = &stat[..got as usize];
+    let Some(close) = stat.iter().rposition(|b| *b == b')') else {
+        return 0;
+    };
+    // ") S 1234 ..."
+    let mut ppid = 0i32;
+    for &b in stat.iter().skip(close + 4) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        ppid = ppid.wrapping_mul(10).wrapping_add((b - b'0') as i32);
+    }
+    ppid
 }
 
 /// Drains the signalfd; true when SIGTERM, SIGINT or SIGHUP was among the signals.
@@ -1477,6 +1676,49 @@ mod tests {
         );
         buf[0..4].copy_from_slice(&99u32.to_ne_bytes());
         assert_eq!(Event::decode(&buf), None);
+    }
+
+    #[test]
+    fn the_killed_set_remembers_each_pid_until_it_is_reaped() {
+        let mut set = KilledSet::new();
+        assert!(set.insert(42));
+        assert!(
+            !set.insert(42),
+            "a second kill of the same pid is not reported"
+        );
+        // Colliding pids (same home slot) stay distinct.
+        let other = 42 + KILLED_SLOTS as i32;
+        assert!(set.insert(other) || KilledSet::home(other) != KilledSet::home(42));
+        set.remove(42);
+        assert!(!set.contains(42), "a reaped pid, reused, is killed again");
+        assert!(set.contains(other) || KilledSet::home(other) != KilledSet::home(42));
+        let mut full = KilledSet::new();
+        for pid in 1..=KILLED_SLOTS as i32 {
+            assert!(full.insert(pid));
+        }
+        assert!(
+            !full.insert(KILLED_SLOTS as i32 + 1),
+            "full: no report, no hang"
+        );
+    }
+
+    #[test]
+    fn the_proc_scan_finds_the_same_children_as_the_children_file() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let me = std::process::id() as i32;
+        let mut found: Vec<i32> = Vec::new();
+        for_each_child_by_scan(me, &mut |pid| found.push(pid));
+        let listed = crate::procs::children(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        // Other tests start children meanwhile: compare on the one we know.
+        assert!(found.contains(&(child.id() as i32)), "{found:?}");
+        assert!(listed.contains(&(child.id() as i32)), "{listed:?}");
+        assert!(!found.contains(&me));
+        assert_eq!(parent_of(me), std::os::unix::process::parent_id() as i32);
     }
 
     #[test]

@@ -514,3 +514,90 @@ fn a_hung_chdir_ends_the_start_at_ready_timeout() {
     );
     assert!(t.left().is_empty(), "left {:?}", t.left());
 }
+
+// ---------------------------------------------------------------------------------------
+// A child that cannot die yet
+// ---------------------------------------------------------------------------------------
+
+fn status_field(pid: i32, key: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim().to_string())
+}
+
+/// A survivor held by a tracer outside the tree keeps its pending SIGKILL for as long
+/// as the tracer holds it (the same as a process in uninterruptible sleep on a dead
+/// NFS server). The cleanup loop used to kill and report it again every 20 ms (50
+/// events a second, without bound); it must kill it once and back off.
+#[test]
+fn a_child_that_cannot_die_yet_is_killed_once_and_the_cleanup_backs_off() {
+    let probe = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        println!("SKIPPED: strace cannot trace here");
+        return;
+    }
+    let t = Tagged::new();
+    // The agent ignores the plan's SIGTERM and loops on wait4 (its sleeps).
+    let script = "trap '' TERM; echo ready; while :; do sleep 0.05; done";
+    let outcome = Scenario::new(t.command("sh", &["-c", script]))
+        .cgroup(CgroupMode::Off)
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigterm())
+        .run()
+        .expect("the scenario runs");
+    let agent = outcome.agent_pid();
+    // Hold its next wait4 for 3 s.
+    let mut tracer = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "-e", "trace=wait4"])
+        .args(["-e", "inject=wait4:delay_enter=3000000", "-p"])
+        .arg(agent.to_string())
+        .spawn()
+        .expect("strace attaches");
+    let held = {
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let mut n = 0u32;
+        loop {
+            let state = status_field(agent, "State:").unwrap_or_default();
+            if state.starts_with('t') {
+                break true;
+            }
+            if std::time::Instant::now() >= until {
+                break false;
+            }
+            // Waiting for another process's state: no event to wait on, so a backoff.
+            std::thread::park_timeout(Duration::from_millis(1 << n.min(5)));
+            n += 1;
+        }
+    };
+    assert!(held, "strace never held the agent");
+    let sentinel = outcome.sentinel_pid();
+    let wakeups = || -> u64 {
+        status_field(sentinel, "voluntary_ctxt_switches:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = wakeups();
+    let gone = outcome.kill_remaining(Duration::from_secs(20));
+    let after = wakeups();
+    let _ = tracer.kill();
+    let _ = tracer.wait();
+    println!("sentinel wakeups during the cleanup: {}", after - before);
+    assert!(
+        gone.is_some(),
+        "the held child never died\n{}",
+        outcome.report()
+    );
+    // About 3 s of waiting: 20 ms polls woke the sentinel ~150 times; the backoff
+    // (5 ms doubling to 500 ms) ~12, plus one per exit.
+    assert!(
+        after - before < 60,
+        "the cleanup loop woke {} times while one child could not die",
+        after - before
+    );
+    drop(outcome);
+    assert!(t.left().is_empty(), "left {:?}", t.left());
+}
