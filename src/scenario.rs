@@ -213,11 +213,12 @@ impl Scenario {
         // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
         let mut before_kill = procs::subtree(sentinel.pid());
+        // Only from the walk, and only as the sentinel's child: once the agent is
+        // reaped its pid may already be another process's, so it is never read again.
         let agent_info = before_kill
             .iter()
-            .find(|p| p.pid == agent)
-            .cloned()
-            .or_else(|| procs::ProcessInfo::read(agent));
+            .find(|p| p.pid == agent && p.ppid == sentinel.pid())
+            .cloned();
         if !self.kill_after.is_zero() {
             tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
             // Add what was born during the delay; keep the first sighting of the rest.

@@ -17,11 +17,15 @@
 //! between `fork` and `exec`/`_exit` only async-signal-safe system calls run: everything
 //! (paths, argv and envp pointer arrays, signal sets) is prepared before `fork`, and the
 //! post-fork code makes no allocation, takes no lock, never panics on purpose, and never
-//! touches `std` I/O. The calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
+//! touches `std` I/O. The fork is glibc's `_Fork` (or the bare `clone(SIGCHLD)`), so no
+//! other library's `pthread_atfork` handler runs in the child either, and every signal is
+//! blocked across it until the child has reset every disposition to the default. The
+//! calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
 //! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
 //! `sigprocmask`, `signalfd`, `clone3` or `clone` (the agent), `openat`,
 //! `mkdir`, `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
-//! `kill`, `waitpid`, `poll`, `open`, `clock_gettime`, `rmdir` and `_exit`.
+//! `kill`, `waitpid`, `poll`, `open`, `getdents64`, `getpid`, `clock_gettime`, `rmdir`
+//! and `_exit`.
 //!
 //! # The lifeline
 //!
@@ -401,7 +405,7 @@ pub(crate) fn spawn(
         // until after `fork` returns in both processes). The child only runs
         // `sentinel_main`, which makes async-signal-safe system calls and never returns
         // (it ends in `_exit`).
-        let pid = unsafe { libc::fork() };
+        let pid = unsafe { fork_without_atfork_handlers() };
         let fork_error = io::Error::last_os_error();
         if pid != 0 {
             // SAFETY: as above; restores the caller's own mask.
@@ -459,6 +463,37 @@ pub(crate) fn spawn(
         stdout: out_r,
         stderr: err_r,
     }))
+}
+
+/// `fork` without running the handlers other libraries registered with
+/// `pthread_atfork` (they may lock, allocate or log in the child): glibc's `_Fork`
+/// (2.34 and later, looked up at run time), or else the bare system call
+/// `clone(SIGCHLD)`, which is what `_Fork` makes.
+///
+/// # Safety
+///
+/// As for `fork`: the child may only make async-signal-safe calls.
+unsafe fn fork_without_atfork_handlers() -> libc::pid_t {
+    type ForkFn = unsafe extern "C" fn() -> libc::pid_t;
+    static UNDERSCORE_FORK: std::sync::OnceLock<Option<ForkFn>> = std::sync::OnceLock::new();
+    let found = *UNDERSCORE_FORK.get_or_init(|| {
+        // SAFETY: dlsym with a NUL-terminated name; a non-null result for `_Fork` is
+        // glibc's function of that signature, `pid_t _Fork(void)`.
+        unsafe {
+            let sym = libc::dlsym(libc::RTLD_DEFAULT, c"_Fork".as_ptr());
+            (!sym.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, ForkFn>(sym))
+        }
+    });
+    match found {
+        // SAFETY: the caller upholds fork's rules.
+        Some(underscore_fork) => unsafe { underscore_fork() },
+        // SAFETY: clone with fork semantics (no shared memory, the child continues on
+        // a copy of this stack); the caller upholds fork's rules.
+        None => unsafe {
+            libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0)
+                as libc::pid_t
+        },
+    }
 }
 
 /// Whether `fd` is readable (data or end of file) before `deadline`.
@@ -938,7 +973,7 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         }
         if agent < 0 {
             report_launch_failure(STAGE_FORK, errno());
-            libc::_exit(1);
+            exit_sentinel(plan);
         }
         libc::sigprocmask(
             libc::SIG_SETMASK,
@@ -1014,10 +1049,17 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
 /// Ends the sentinel once its tree is empty: removes the scenario's cgroup (empty by
 /// now) and exits.
 fn exit_sentinel(plan: &ChildPlan) -> ! {
-    // SAFETY: rmdir of a C string prepared before fork; _exit never returns.
+    // SAFETY: rmdir of a C string prepared before fork; poll with no descriptors is a
+    // plain timed wait; _exit never returns.
     unsafe {
         if !plan.cgroup_dir.is_null() {
-            libc::rmdir(plan.cgroup_dir);
+            // The kernel may still be finishing the last exits (EBUSY for a moment after
+            // the final reap): try again, 1 ms doubling to 64 ms, 127 ms in all.
+            let mut wait_ms = 1;
+            while libc::rmdir(plan.cgroup_dir) != 0 && errno() == libc::EBUSY && wait_ms <= 64 {
+                libc::poll(std::ptr::null_mut(), 0, wait_ms);
+                wait_ms *= 2;
+            }
         }
         libc::_exit(0)
     }
@@ -1676,6 +1718,49 @@ mod tests {
         );
         buf[0..4].copy_from_slice(&99u32.to_ne_bytes());
         assert_eq!(Event::decode(&buf), None);
+    }
+
+    /// The write end of a pipe an atfork child handler writes to; -1 until set.
+    static ATFORK_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+    extern "C" fn atfork_child() {
+        let fd = ATFORK_PIPE.load(std::sync::atomic::Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: write of a static byte to a pipe; async-signal-safe.
+            unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+        }
+    }
+
+    #[test]
+    fn no_atfork_handler_of_another_library_runs_in_the_sentinel() {
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).unwrap();
+        ATFORK_PIPE.store(w.as_raw_fd(), std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: registers a handler that only writes to a pipe; it stays registered
+        // for this test process, harmless to every other fork.
+        unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };
+        let launch = Launch {
+            program: c"/bin/true".into(),
+            argv: vec![c"true".into()],
+            envp: Vec::new(),
+            cwd: None,
+            cgroup_dir: None,
+        };
+        let spawned = spawn(
+            &launch,
+            SentinelStart::Fork,
+            Instant::now() + Duration::from_secs(30),
+        )
+        .expect("spawn")
+        .map_err(|(stage, errno)| format!("{stage:?} {errno}"))
+        .expect("the agent started");
+        drop(spawned);
+        ATFORK_PIPE.store(-1, std::sync::atomic::Ordering::SeqCst);
+        let mut byte = [0u8; 1];
+        assert!(
+            read(&r, &mut byte).is_err(),
+            "an atfork child handler ran in the sentinel"
+        );
+        drop(w);
     }
 
     #[test]
