@@ -155,22 +155,53 @@ fn the_cli_exits_2_when_it_lost_track_and_leaves_nothing() {
     assert!(t.left().is_empty(), "left {:?}", t.left());
 }
 
-/// Killed before readiness: an error (no outcome to judge), and nothing of the tree
-/// left, though no sentinel is there to end it.
+/// Killed before readiness, by an agent that never gets ready: an error (no outcome to
+/// judge), and nothing of the tree left, though no sentinel is there to end it.
 #[test]
 fn a_sentinel_killed_before_readiness_is_an_error_and_leaves_nothing() {
     let t = Tagged::new();
     let err = Scenario::new(t.command("sh", &["-c", "sleep 313 & kill -9 $PPID; wait"]))
         .cgroup(CgroupMode::Off)
         .ready_when(Ready::stdout_line("never printed"))
-        .ready_timeout(Duration::from_secs(5))
+        .ready_timeout(Duration::from_secs(1))
         .run()
         .expect_err("no outcome without a sentinel");
-    let text = err.to_string();
     assert!(
-        text.contains("lost track") || text.contains("sentinel ended"),
-        "{text}"
+        matches!(err, orphan_check::Error::NeverReady { .. })
+            || err.to_string().contains("sentinel ended"),
+        "{err}"
     );
+    assert!(t.left().is_empty(), "left {:?}", t.left());
+}
+
+/// Killed at once, as a new user tried it: the agent still gets "ready" (after 300 ms),
+/// and the verdict is lost track, with both survivors.
+#[test]
+fn a_sentinel_killed_at_the_start_still_gets_a_lost_track_verdict() {
+    let t = Tagged::new();
+    let result = Scenario::new(t.command("sh", &["-c", "sleep 313 & kill -9 $PPID; wait"]))
+        .cgroup(CgroupMode::Off)
+        .ready_when(Ready::after(Duration::from_millis(300)))
+        .kill(KillPlan::sigterm())
+        .run();
+    // The kill may land before the sentinel reported the agent: then there is no
+    // outcome, only an error, and nothing left.
+    if let Ok(outcome) = result {
+        let survivors = outcome.survivors_after(Duration::from_millis(200));
+        assert_eq!(outcome.report().verdict, Verdict::LostTrack);
+        let mut names: Vec<String> = survivors.iter().map(|s| s.process.comm.clone()).collect();
+        names.sort();
+        assert_eq!(names, ["sh", "sleep"], "{}", outcome.report());
+        // They were seen before the kill: not "respawned" after it.
+        assert!(
+            survivors.iter().all(|s| !s
+                .escapes
+                .iter()
+                .any(|e| matches!(e, orphan_check::Escape::Respawned { .. }))),
+            "{}",
+            outcome.report()
+        );
+    }
     assert!(t.left().is_empty(), "left {:?}", t.left());
 }
 
