@@ -22,7 +22,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
 use crate::cgroup::ScenarioCgroup;
-use crate::procs::{self, ProcessInfo};
+use crate::procs::ProcessInfo;
 
 /// The processes of the run that are alive now, found without the sentinel: the
 /// cgroup's members and every process of this user carrying the run's marker. Never the
@@ -93,8 +93,7 @@ fn kill_verified(
 ) -> Option<std::os::fd::OwnedFd> {
     let pidfd = pidfd_open(Pid::from_raw(who.pid)?, PidfdFlags::empty()).ok()?;
     let now = ProcessInfo::read(who.pid)?;
-    let ours = procs::carries_marker(who.pid, run_id) == Some(true)
-        || cgroup.is_some_and(|cg| cg.members().contains(&who.pid));
+    let ours = of_run(who.pid, run_id) || cgroup.is_some_and(|cg| cg.members().contains(&who.pid));
     if !now.same_process(who) || !ours {
         return None;
     }
@@ -102,7 +101,8 @@ fn kill_verified(
     Some(pidfd)
 }
 
-/// Pids of this user's processes whose environment has `ORPHAN_CHECK_RUN=<run_id>`.
+/// Pids of this user's processes whose environment has `ORPHAN_CHECK_RUN=<run_id>`, or
+/// `<run_id>.<more>`: the agents of scenarios run inside this one.
 fn marked(run_id: &str) -> Vec<i32> {
     let uid = rustix::process::getuid().as_raw();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -111,9 +111,21 @@ fn marked(run_id: &str) -> Vec<i32> {
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| procs::carries_marker(pid, run_id) == Some(true))
+        .filter(|&pid| of_run(pid, run_id))
         .filter(|&pid| ProcessInfo::read(pid).is_some_and(|p| p.uid == uid))
         .collect()
+}
+
+/// Whether the process's environment carries this run's marker (or a nested run's).
+fn of_run(pid: i32, run_id: &str) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let exact = format!("{}={run_id}", crate::RUN_ENV);
+    let nested = format!("{exact}.");
+    environ
+        .split(|b| *b == 0)
+        .any(|kv| kv == exact.as_bytes() || kv.starts_with(nested.as_bytes()))
 }
 
 /// This process and its ancestors: never signalled, whatever their environment says.
