@@ -48,7 +48,7 @@ pub(crate) fn render(report: &Report) -> String {
     let mut page = String::with_capacity(64 * 1024);
     let verdict = match report.verdict {
         Verdict::Clean => "clean",
-        Verdict::Leak => "leak",
+        Verdict::Leak | Verdict::LostTrack => "leak",
     };
     let _ = write!(
         page,
@@ -84,6 +84,7 @@ fn header(page: &mut String, report: &Report) {
     let (word, class) = match report.verdict {
         Verdict::Clean => ("CLEAN", "clean"),
         Verdict::Leak => ("LEAK", "leak"),
+        Verdict::LostTrack => ("LOST TRACK", "leak"),
     };
     let mut what = Vec::new();
     let n = report.survivors.len();
@@ -111,6 +112,14 @@ fn header(page: &mut String, report: &Report) {
         Verdict::Clean => "Nothing survived".to_string(),
         Verdict::Leak if what.is_empty() => "Something leaked".to_string(),
         Verdict::Leak => what.join(" · "),
+        Verdict::LostTrack => format!(
+            "The sentinel died before its tree was empty: nothing proves it clean{}",
+            if what.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", what.join(" · "))
+            }
+        ),
     };
     let _ = writeln!(
         page,

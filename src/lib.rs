@@ -51,6 +51,7 @@ mod files;
 mod fixture;
 mod html;
 mod kill;
+mod lost;
 mod netlink;
 mod outcome;
 mod output;

@@ -141,6 +141,10 @@ pub enum FailureReason {
     /// Container mode: PID 1 did not exit on SIGTERM within the grace, or processes
     /// inside died by the namespace's SIGKILL.
     StopNotGraceful,
+    /// The sentinel died before its tree was empty: nothing can prove the tree clean
+    /// (see [`Verdict::LostTrack`](crate::Verdict::LostTrack)). The number is how many
+    /// processes of the run the cgroup and the `ORPHAN_CHECK_RUN` marker still found.
+    LostTrack(usize),
 }
 
 /// A failed verdict. It owns the report, so a caller can still inspect everything.
@@ -156,6 +160,9 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let FailureReason::InvalidDeadline(d) = &self.reason {
             writeln!(f, "orphan-check: invalid deadline {d:?}: a verdict needs a deadline greater than zero and at most one hour")?;
+        }
+        if let FailureReason::LostTrack(n) = &self.reason {
+            writeln!(f, "orphan-check: lost track: the sentinel was killed before the tree was empty, so nothing proves it clean; {n} process(es) of the run found by the other oracles")?;
         }
         write!(f, "{}", self.report)
     }
@@ -385,6 +392,18 @@ impl Outcome {
             .wait_until(until, |s| s.empty_at.is_some() || s.sentinel_gone)
             .empty_at
             .is_some();
+        if !empty && self.lost_track() {
+            // Without the sentinel no event says when the run's processes are gone:
+            // look for them (by cgroup and marker) with a backoff, until the deadline.
+            let mut checks = 0;
+            while !crate::lost::find(&self.run_id, self.cgroup.as_ref()).is_empty()
+                && Instant::now() < until
+            {
+                self.tracker
+                    .wait((Instant::now() + backoff(checks)).min(until), |_| false);
+                checks += 1;
+            }
+        }
         let survivors = if empty {
             Vec::new()
         } else {
@@ -405,6 +424,17 @@ impl Outcome {
         survivors
     }
 
+    /// True when the sentinel is gone without having reported its tree empty.
+    fn lost_track(&self) -> bool {
+        let (empty, gone) = {
+            let state = self.tracker.lock();
+            (state.empty_at.is_some(), state.sentinel_gone)
+        };
+        // The sentinel is our unreaped child until the outcome drops: its pid is its own.
+        let dead = || ProcessInfo::read(self.sentinel.pid()).is_none_or(|p| p.is_zombie());
+        !empty && (gone || dead())
+    }
+
     /// The survivors now, diagnosed.
     fn snapshot_survivors(&self) -> Vec<Survivor> {
         let sentinel = self.sentinel.pid();
@@ -414,6 +444,14 @@ impl Outcome {
             // a process with SIGKILL pending is dying: neither survived.
             .filter(|p| !(p.is_being_killed() || p.is_zombie() && p.ppid == sentinel))
             .collect();
+        if self.lost_track() {
+            // The sentinel's orphans went to init: only the cgroup and the marker find them.
+            for p in crate::lost::find(&self.run_id, self.cgroup.as_ref()) {
+                if !p.is_being_killed() && !alive.iter().any(|a| a.pid == p.pid) {
+                    alive.push(p);
+                }
+            }
+        }
         if let Some(cg) = &self.cgroup {
             // The cgroup also sees what left the tree by other means; add what the walk
             // missed (nothing, while the sentinel lives).
@@ -497,7 +535,9 @@ impl Outcome {
             return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
         }
         let survivors = self.survivors_after(deadline);
-        if survivors.is_empty() {
+        if self.lost_track() {
+            Err(self.failure(FailureReason::LostTrack(survivors.len())))
+        } else if survivors.is_empty() {
             Ok(self)
         } else {
             Err(self.failure(FailureReason::Survivors(survivors.len())))
@@ -666,6 +706,7 @@ impl Outcome {
             };
             self.observed().survivors = Some(survivors);
         }
+        let lost_track = self.lost_track();
         let observed = self.observed();
         let state = self.tracker.lock();
         let survivors = observed.survivors.clone().unwrap_or_default();
@@ -778,7 +819,13 @@ impl Outcome {
         Report {
             schema: "orphan-check/report",
             schema_version: SCHEMA_VERSION,
-            verdict: if leak { Verdict::Leak } else { Verdict::Clean },
+            verdict: if lost_track {
+                Verdict::LostTrack
+            } else if leak {
+                Verdict::Leak
+            } else {
+                Verdict::Clean
+            },
             command: self.command.clone(),
             run_id: self.run_id.clone(),
             plan: PlanSummary {
@@ -835,6 +882,10 @@ impl Outcome {
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill();
         }
+        if self.lost_track() {
+            return crate::lost::end(&self.run_id, self.cgroup.as_ref(), patience)
+                .then(|| started.elapsed());
+        }
         let _ = self.sentinel.send(crate::sentinel::Command::KillTree);
         let state = self.tracker.wait_until(started + patience, |s| {
             s.empty_at.is_some() || s.sentinel_gone
@@ -866,8 +917,15 @@ impl Drop for Outcome {
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill();
         }
+        if self.lost_track() {
+            // No sentinel left to kill the tree: end what the cgroup and the marker find.
+            crate::lost::end(&self.run_id, self.cgroup.as_ref(), LOST_PATIENCE);
+        }
     }
 }
+
+/// How long dropping an outcome that lost track spends ending the run's processes.
+const LOST_PATIENCE: Duration = Duration::from_secs(5);
 
 /// A raw wait status for people: "exit status 0", "killed by SIGTERM".
 pub fn describe_status(status: i32) -> String {

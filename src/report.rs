@@ -70,6 +70,11 @@ pub enum Verdict {
     Clean,
     /// Something survived, a port is held, or a file was written after the kill.
     Leak,
+    /// The sentinel died before its tree was empty (something killed it: `kill -9` of
+    /// its pid from inside the tree, a broad `pkill`, the OOM killer), so nothing can
+    /// prove the tree empty. Never clean. The survivors listed are what the cgroup and
+    /// the `ORPHAN_CHECK_RUN` marker still find.
+    LostTrack,
 }
 
 /// The kill plan, as the report states it.
@@ -281,6 +286,11 @@ impl Report {
         self.verdict == Verdict::Leak
     }
 
+    /// True when the harness lost track of the tree (see [`Verdict::LostTrack`]).
+    pub fn lost_track(&self) -> bool {
+        self.verdict == Verdict::LostTrack
+    }
+
     fn headline(&self) -> String {
         let mut parts = Vec::new();
         if !self.survivors.is_empty() {
@@ -328,6 +338,17 @@ impl Report {
             Verdict::Leak => format!(
                 "orphan-check: LEAK: {} after {} ({})",
                 parts.join("; "),
+                self.plan.does,
+                self.plan.simulates
+            ),
+            Verdict::LostTrack => format!(
+                "orphan-check: LOST TRACK: the sentinel died before the tree was empty, so \
+                 nothing proves it clean; {} found by the other oracles after {} ({})",
+                if parts.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    parts.join("; ")
+                },
                 self.plan.does,
                 self.plan.simulates
             ),

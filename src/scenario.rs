@@ -259,10 +259,18 @@ impl Scenario {
         }
 
         let clock = Clock::start();
-        let spawned = match sentinel::spawn(&launch, self.sentinel_start) {
+        let start_deadline = Instant::now() + self.ready_timeout;
+        let spawned = match sentinel::spawn(&launch, self.sentinel_start, start_deadline) {
             Ok(Ok(spawned)) => spawned,
             Ok(Err((stage, errno))) => {
                 return Err(launch_error(stage, errno, &top_program, container));
+            }
+            Err(source) if source.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(Error::Io {
+                    what:
+                        "the agent did not start within ready_timeout (a chdir or exec that hangs?)",
+                    source,
+                })
             }
             Err(source) => {
                 return Err(Error::Io {
@@ -297,9 +305,14 @@ impl Scenario {
                     "timed out waiting for the sentinel to start the agent"
                 },
                 source: std::io::Error::other("no agent"),
-            })?
+            })
         };
-        let ready_at = self.wait_ready(&tracker)?;
+        let ready = agent.and_then(|agent| Ok((agent, self.wait_ready(&tracker)?)));
+        if ready.is_err() && tracker.lock().sentinel_gone {
+            // Something killed the sentinel: no lifeline will end the tree it started.
+            crate::lost::end(&run_id, cgroup.as_ref(), Duration::from_secs(5));
+        }
+        let (agent, ready_at) = ready?;
         // With a wrapper, the sentinel's child is the wrapper; the agent is its child
         // once that has exec'd.
         let top = agent;
@@ -311,12 +324,19 @@ impl Scenario {
         // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
         let mut before_kill = procs::subtree(sentinel.pid());
+        let lost = tracker.lock().sentinel_gone;
+        if lost {
+            // The tree's orphans went to init: only the cgroup and the marker find them.
+            before_kill = crate::lost::find(&run_id, cgroup.as_ref());
+        }
         let seen_at_ready = before_kill.len();
+        // Only from the walk, and only as the sentinel's child (or, the sentinel gone,
+        // carrying the run's marker): once the top process is reaped its pid may already
+        // be another process's, so it is never read again.
         let top_info = before_kill
             .iter()
-            .find(|p| p.pid == top)
-            .cloned()
-            .or_else(|| procs::ProcessInfo::read(top));
+            .find(|p| p.pid == top && (p.ppid == sentinel.pid() || lost))
+            .cloned();
         if !self.kill_after.is_zero() {
             tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
             // Add what was born during the delay; keep the first sighting of the rest.
@@ -588,8 +608,11 @@ impl Scenario {
                 Ready::After(d) => tracker.clock.instant(*d).min(deadline),
                 _ => deadline,
             };
+            // A sentinel that is gone wakes this wait once, not every time round: the
+            // agent may still become ready (the verdict will say the harness lost track).
+            let gone = tracker.lock().sentinel_gone;
             tracker.wait(wake, |s| {
-                s.agent_exit().is_some() || s.sentinel_gone || met(s)
+                s.agent_exit().is_some() || s.sentinel_gone != gone || met(s)
             });
             checks += 1;
         }

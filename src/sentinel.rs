@@ -17,12 +17,16 @@
 //! between `fork` and `exec`/`_exit` only async-signal-safe system calls run: everything
 //! (paths, argv and envp pointer arrays, signal sets) is prepared before `fork`, and the
 //! post-fork code makes no allocation, takes no lock, never panics on purpose, and never
-//! touches `std` I/O. The calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
+//! touches `std` I/O. The fork is glibc's `_Fork` (or the bare `clone(SIGCHLD)`), so no
+//! other library's `pthread_atfork` handler runs in the child either, and every signal is
+//! blocked across it until the child has reset every disposition to the default. The
+//! calls it makes are exactly: `fcntl(F_DUPFD_CLOEXEC)`, `dup3`,
 //! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
 //! `sigprocmask`, `signalfd`, `clone3` or `clone` (the agent), `openat`,
 //! `mkdir`, `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
-//! `kill`, `waitpid`, `poll`, `open`, `clock_gettime`, `rmdir` and `_exit`; in container
-//! mode the agent also calls `mount` and `strlen` (see `enter_container`).
+//! `kill`, `waitpid`, `poll`, `open`, `getdents64`, `getpid`, `clock_gettime`, `rmdir`
+//! and `_exit`; in container mode the agent also calls `mount` and `strlen` (see
+//! `enter_container`).
 //!
 //! # The lifeline
 //!
@@ -49,7 +53,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{open, Mode, OFlags};
@@ -351,13 +355,15 @@ impl Drop for SentinelHandle {
 }
 
 /// Forks a sentinel that launches `launch` as the agent, and waits until the agent's
-/// `exec` succeeded or failed.
+/// `exec` succeeded or failed, or `deadline` passed (a `chdir` or `exec` that hangs, on
+/// a network filesystem): then an error of kind `TimedOut`, and nothing left running.
 ///
 /// On `Err((stage, errno))` the sentinel has already been told to clean up; dropping the
 /// handle inside finishes the job.
 pub(crate) fn spawn(
     launch: &Launch,
     start: SentinelStart,
+    deadline: Instant,
 ) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
     let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
@@ -405,25 +411,40 @@ pub(crate) fn spawn(
         container: ContainerPlan::new(launch.namespaces.as_ref()),
     };
 
-    // An exec that cannot start (no /proc/self/exe, a noexec mount) falls back to fork.
-    // Container mode always forks: its settings do not travel through the exec
-    // sentinel's arguments.
+    // An exec that cannot start (no /proc/self/exe, a noexec mount), or a program that
+    // started without the hook taking over (the loader failed, `/proc/self/exe` is an
+    // interpreter that loaded this crate), falls back to fork. Container mode always
+    // forks: its settings do not travel through the exec sentinel's launch data.
     let execed = if start.resolve() == SentinelStart::Exec && launch.namespaces.is_none() {
-        spawn_by_exec(launch, &plan.inherited).ok()
+        spawn_by_exec(launch, &plan.inherited)
+            .ok()
+            .filter(|&pid| hook_took_over(pid, &xs_r, deadline))
     } else {
         None
     };
     let pid = if let Some(pid) = execed {
         pid
     } else {
+        // Every signal is blocked across the fork, as posix_spawn does: a handler the
+        // caller installed must never run in the child, which resets every disposition
+        // before it unblocks anything.
+        let mut caller_mask = plan.signals.empty;
+        // SAFETY: `pthread_sigmask` reads and writes the two signal sets given; it
+        // changes this thread's mask only, restored right after the fork.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &plan.signals.all, &mut caller_mask) };
         // SAFETY: `fork` is called with every resource the child needs already prepared
         // in `plan` (which borrows `launch`, `argv`, `envp` and `agent_stack`, alive
         // until after `fork` returns in both processes). The child only runs
         // `sentinel_main`, which makes async-signal-safe system calls and never returns
         // (it ends in `_exit`).
-        let pid = unsafe { libc::fork() };
+        let pid = unsafe { fork_without_atfork_handlers() };
+        let fork_error = io::Error::last_os_error();
+        if pid != 0 {
+            // SAFETY: as above; restores the caller's own mask.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &caller_mask, std::ptr::null_mut()) };
+        }
         if pid < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(fork_error);
         }
         if pid == 0 {
             // SAFETY: we are the freshly forked child; see `sentinel_main`.
@@ -443,11 +464,18 @@ pub(crate) fn spawn(
         reaped: false,
     };
 
-    // Blocks until the agent's exec closes its copy of the write end (success) or the
-    // agent reports the stage and errno at which it failed.
+    // Waits until the agent's exec closes its copy of the write end (success) or the
+    // agent reports the stage and errno at which it failed, or the deadline.
     let mut status = [0u8; 8];
     let mut got = 0;
     while got < status.len() {
+        if !readable_by(&xs_r, deadline) {
+            stop_hung_start(sentinel);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the agent's chdir or exec did not finish in time",
+            ));
+        }
         match retry_on_intr(|| read(&xs_r, &mut status[got..])) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -469,22 +497,172 @@ pub(crate) fn spawn(
     }))
 }
 
-/// First argument of a sentinel started by `exec`; a program without the hook (which
-/// cannot happen for a binary linking this crate) rejects it as an unknown option.
+/// `fork` without running the handlers other libraries registered with
+/// `pthread_atfork` (they may lock, allocate or log in the child): glibc's `_Fork`
+/// (2.34 and later, looked up at run time), or else the bare system call
+/// `clone(SIGCHLD)`, which is what `_Fork` makes.
+///
+/// # Safety
+///
+/// As for `fork`: the child may only make async-signal-safe calls.
+unsafe fn fork_without_atfork_handlers() -> libc::pid_t {
+    type ForkFn = unsafe extern "C" fn() -> libc::pid_t;
+    static UNDERSCORE_FORK: std::sync::OnceLock<Option<ForkFn>> = std::sync::OnceLock::new();
+    let found = *UNDERSCORE_FORK.get_or_init(|| {
+        // SAFETY: dlsym with a NUL-terminated name; a non-null result for `_Fork` is
+        // glibc's function of that signature, `pid_t _Fork(void)`.
+        unsafe {
+            let sym = libc::dlsym(libc::RTLD_DEFAULT, c"_Fork".as_ptr());
+            (!sym.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, ForkFn>(sym))
+        }
+    });
+    match found {
+        // SAFETY: the caller upholds fork's rules.
+        Some(underscore_fork) => unsafe { underscore_fork() },
+        // SAFETY: clone with fork semantics (no shared memory, the child continues on
+        // a copy of this stack); the caller upholds fork's rules.
+        None => unsafe {
+            libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0)
+                as libc::pid_t
+        },
+    }
+}
+
+/// Whether `fd` is readable (data or end of file) before `deadline`.
+fn readable_by(fd: &OwnedFd, deadline: Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Ends a start whose agent never got past its `chdir` or `exec`: SIGKILLs the
+/// sentinel's children (the agent-to-be), each verified to be the sentinel's child
+/// after its pidfd was opened, then the sentinel itself (waiting for that child, it
+/// cannot read its lifeline), and reaps it. A pending SIGKILL is never undone: the
+/// child dies the moment its system call returns, without running a line of its own.
+fn stop_hung_start(sentinel: SentinelHandle) {
+    for child in crate::procs::children(sentinel.pid) {
+        let Some(pidfd) =
+            Pid::from_raw(child).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+        else {
+            continue;
+        };
+        if crate::procs::ProcessInfo::read(child).is_some_and(|p| p.ppid == sentinel.pid) {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+        }
+    }
+    if let Some(pidfd) = &sentinel.pidfd {
+        let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
+    }
+    drop(sentinel);
+}
+
+/// Waits (until `deadline`) for the hook's byte on the status pipe, which says that the
+/// exec'd process `pid` became the sentinel. When the process ends without it, or the
+/// deadline passes, SIGKILLs and reaps it (our unreaped child: the pid is still its
+/// own) and answers false.
+fn hook_took_over(pid: i32, status: &OwnedFd, deadline: Instant) -> bool {
+    let Some(child) = Pid::from_raw(pid) else {
+        return false;
+    };
+    let child_fd = pidfd_open(child, PidfdFlags::empty()).ok();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let mut fds = vec![PollFd::new(status, PollFlags::IN)];
+        if let Some(fd) = &child_fd {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+        }
+        let n = match poll(&mut fds, Some(&timeout)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => other.unwrap_or(0),
+        };
+        let status_ready = !fds[0].revents().is_empty();
+        drop(fds);
+        if status_ready {
+            let mut byte = [0u8; 1];
+            if retry_on_intr(|| read(status, &mut byte)) == Ok(1) && byte[0] == HOOK_TOOK_OVER {
+                return true;
+            }
+            break;
+        }
+        if n == 0 {
+            break;
+        }
+        // The process ended: one last look for a byte written just before.
+        if readable_by(status, Instant::now()) {
+            continue;
+        }
+        break;
+    }
+    let _ = rustix::process::kill_process(child, rustix::process::Signal::KILL);
+    let _ = waitpid(Some(child), WaitOptions::empty());
+    false
+}
+
+/// First argument of a sentinel started by `exec`; a program without the hook (ld.so,
+/// or an interpreter that loaded this crate as a library) rejects it as an unknown
+/// option, and the harness falls back to fork.
 const EXEC_FLAG: &CStr = c"--orphan-check-sentinel";
 /// `ORPHAN_CHECK_SENTINEL=<version>` in the exec'd sentinel's environment: the wire
-/// format of its arguments below.
-const EXEC_ENV: &CStr = c"ORPHAN_CHECK_SENTINEL=1";
+/// format of its launch data below.
+const EXEC_ENV: &CStr = c"ORPHAN_CHECK_SENTINEL=2";
+/// The slot where the exec'd sentinel finds its launch data (a sealed-off memfd). It is
+/// the cgroup's slot: the hook reads and closes it before the sentinel opens the cgroup.
+const FD_LAUNCH: RawFd = FD_CGROUP;
+/// The byte the hook writes on the status pipe once it has taken over.
+const HOOK_TOOK_OVER: u8 = b'S';
 
 /// Starts `/proc/self/exe` in sentinel mode with `posix_spawn` (a `vfork`-like clone: no
-/// page tables copied). Its descriptors land in the fixed slots; the agent's launch
-/// travels as arguments:
-/// `[name, EXEC_FLAG, program, cwd, cgroup dir, argc, argv..., envp...]`.
+/// page tables copied). Its descriptors land in the fixed slots. Its command line is
+/// only `[name, EXEC_FLAG]`, readable by anyone in `/proc/<pid>/cmdline`; the agent's
+/// launch (`program, cwd, cgroup dir, argc, argv..., envp...`, each NUL-terminated,
+/// secrets included) travels in a memfd in slot `FD_LAUNCH`. Its environment is
+/// `EXEC_ENV` and the caller's own `LD_*` variables, which the dynamic loader may need
+/// to start the program at all.
 fn spawn_by_exec(launch: &Launch, inherited: &[RawFd; SLOTS]) -> io::Result<i32> {
+    let mut data: Vec<u8> = Vec::new();
+    let text = |c: &Option<CString>| c.clone().unwrap_or_default();
+    let argc = CString::new(launch.argv.len().to_string()).expect("digits");
+    for field in [
+        &launch.program,
+        &text(&launch.cwd),
+        &text(&launch.cgroup_dir),
+        &argc,
+    ]
+    .into_iter()
+    .chain(&launch.argv)
+    .chain(&launch.envp)
+    {
+        data.extend_from_slice(field.as_bytes_with_nul());
+    }
+    let memfd = rustix::fs::memfd_create("orphan-check-launch", rustix::fs::MemfdFlags::CLOEXEC)?;
+    let mut written = 0;
+    while written < data.len() {
+        written += retry_on_intr(|| write(&memfd, &data[written..]))?;
+    }
+    rustix::fs::seek(&memfd, rustix::fs::SeekFrom::Start(0))?;
+    let mut inherited = *inherited;
+    inherited[(FD_LAUNCH - 3) as usize] = memfd.as_raw_fd();
+
     // Copy every descriptor above the slots first, so that no dup2 action overwrites a
     // descriptor a later action still reads.
     let mut high = Vec::with_capacity(SLOTS);
-    for &fd in inherited {
+    for &fd in &inherited {
         if fd >= 0 {
             // SAFETY: `fd` is an open descriptor owned by `launch` or `spawn` for the
             // whole call; we only duplicate it.
@@ -494,23 +672,29 @@ fn spawn_by_exec(launch: &Launch, inherited: &[RawFd; SLOTS]) -> io::Result<i32>
             high.push(None);
         }
     }
-    let text = |c: &Option<CString>| c.clone().unwrap_or_default();
-    let mut args: Vec<CString> = vec![
-        c"orphan-sentinel".into(),
-        EXEC_FLAG.into(),
-        launch.program.clone(),
-        text(&launch.cwd),
-        text(&launch.cgroup_dir),
-        CString::new(launch.argv.len().to_string()).expect("digits"),
-    ];
-    args.extend(launch.argv.iter().cloned());
-    args.extend(launch.envp.iter().cloned());
+    let args: [&CStr; 2] = [c"orphan-sentinel", EXEC_FLAG];
     let arg_ptrs: Vec<*mut c_char> = args
         .iter()
         .map(|a| a.as_ptr().cast_mut())
         .chain(std::iter::once(std::ptr::null_mut()))
         .collect();
-    let env_ptrs: [*mut c_char; 2] = [EXEC_ENV.as_ptr().cast_mut(), std::ptr::null_mut()];
+    let mut env: Vec<CString> = vec![EXEC_ENV.into()];
+    for (key, value) in std::env::vars_os() {
+        use std::os::unix::ffi::OsStrExt;
+        if key.as_bytes().starts_with(b"LD_") {
+            let mut kv = key.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(value.as_bytes());
+            if let Ok(kv) = CString::new(kv) {
+                env.push(kv);
+            }
+        }
+    }
+    let env_ptrs: Vec<*mut c_char> = env
+        .iter()
+        .map(|e| e.as_ptr().cast_mut())
+        .chain(std::iter::once(std::ptr::null_mut()))
+        .collect();
 
     let mut pid: libc::pid_t = 0;
     // SAFETY: the file actions object is initialised before use and destroyed after;
@@ -560,7 +744,7 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
     // SAFETY: glibc passes the process's own argc/argv/envp, NUL-terminated strings in
     // NULL-terminated arrays that live as long as the process.
     unsafe {
-        if argc < 6 || argv.is_null() || envp.is_null() {
+        if argc != 2 || argv.is_null() || envp.is_null() {
             return;
         }
         let arg = |i: usize| CStr::from_ptr(*argv.add(i));
@@ -576,34 +760,59 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
         if !ours {
             return;
         }
-        // A fresh, single-threaded process: allocating here is fine.
-        let Some(agent_argc) = arg(5).to_str().ok().and_then(|n| n.parse::<usize>().ok()) else {
+        // A fresh, single-threaded process: allocating here is fine. The launch data
+        // is a list of NUL-terminated fields (see `spawn_by_exec`).
+        let mut data = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let n = libc::read(FD_LAUNCH, chunk.as_mut_ptr().cast(), chunk.len());
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                break;
+            }
+            data.extend_from_slice(&chunk[..n as usize]);
+        }
+        libc::close(FD_LAUNCH);
+        let mut fields: Vec<*const c_char> = Vec::new();
+        let mut start = 0;
+        for (i, &b) in data.iter().enumerate() {
+            if b == 0 {
+                fields.push(data.as_ptr().add(start).cast());
+                start = i + 1;
+            }
+        }
+        let field = |i: usize| CStr::from_ptr(fields[i]);
+        let agent_argc = if fields.len() >= 4 {
+            field(3).to_str().ok().and_then(|n| n.parse::<usize>().ok())
+        } else {
+            None
+        };
+        let Some(agent_argc) = agent_argc.filter(|n| 4 + n <= fields.len()) else {
             libc::_exit(126);
         };
-        let argc = argc as usize;
-        if 6 + agent_argc > argc {
-            libc::_exit(126);
-        }
+        // From here on this process is the sentinel: tell the harness, which otherwise
+        // falls back to fork (a loader that failed, a program without this hook).
+        write_all_or_give_up(FD_EXEC_STATUS, &[HOOK_TOOK_OVER]);
         let optional = |i: usize| {
-            if arg(i).is_empty() {
+            if field(i).is_empty() {
                 std::ptr::null()
             } else {
-                *argv.add(i)
+                fields[i]
             }
         };
-        let mut agent_argv: Vec<*const c_char> =
-            (6..6 + agent_argc).map(|i| *argv.add(i)).collect();
+        let mut agent_argv: Vec<*const c_char> = fields[4..4 + agent_argc].to_vec();
         agent_argv.push(std::ptr::null());
-        let mut agent_envp: Vec<*const c_char> =
-            (6 + agent_argc..argc).map(|i| *argv.add(i)).collect();
+        let mut agent_envp: Vec<*const c_char> = fields[4 + agent_argc..].to_vec();
         agent_envp.push(std::ptr::null());
         let mut agent_stack = vec![0u8; AGENT_STACK];
-        let cgroup_dir = optional(4);
+        let cgroup_dir = optional(2);
         let plan = ChildPlan {
-            program: *argv.add(2),
+            program: fields[0],
             argv: agent_argv.as_ptr(),
             envp: agent_envp.as_ptr(),
-            cwd: optional(3),
+            cwd: optional(1),
             inherited: [
                 FD_CONTROL,
                 FD_EVENTS,
@@ -628,6 +837,9 @@ struct SignalPlan {
     watched: libc::sigset_t,
     /// The empty set, the agent's signal mask.
     empty: libc::sigset_t,
+    /// Every signal: blocked across `fork` and `clone`, so that no handler of the
+    /// caller's ever runs in the sentinel or in the agent before its exec.
+    all: libc::sigset_t,
     /// `SIG_DFL` with an empty mask.
     default_action: libc::sigaction,
     /// `SIG_IGN`, for SIGPIPE in the sentinel.
@@ -647,6 +859,8 @@ impl SignalPlan {
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
             let mut default_action: libc::sigaction = std::mem::zeroed();
             default_action.sa_sigaction = libc::SIG_DFL;
             default_action.sa_mask = empty;
@@ -656,6 +870,7 @@ impl SignalPlan {
             SignalPlan {
                 watched,
                 empty,
+                all,
                 default_action,
                 ignore_action,
             }
@@ -736,6 +951,11 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         libc::setsid();
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         libc::prctl(libc::PR_SET_NAME, c"orphan-sentinel".as_ptr(), 0, 0, 0);
+        // Every disposition the caller set goes back to the default (every signal is
+        // still blocked, since before the fork): its handlers are not ours to run, and
+        // an inherited SIGCHLD = SIG_IGN would make the kernel reap every child
+        // without a word to `waitpid`.
+        reset_dispositions(&plan.signals);
         libc::sigaction(
             libc::SIGPIPE,
             &plan.signals.ignore_action,
@@ -782,6 +1002,9 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         // a running process between cgroups waits for an RCU grace period (milliseconds),
         // being born there does not. That clone copies the sentinel like fork does; the
         // sentinel is small whenever it was started by exec (see `SentinelStart`).
+        // Every signal blocked across the clone, as posix_spawn does; the agent resets
+        // its dispositions and unblocks before its exec.
+        libc::sigprocmask(libc::SIG_SETMASK, &plan.signals.all, std::ptr::null_mut());
         let mut agent = -1;
         if !plan.cgroup_dir.is_null() {
             agent = clone_into_cgroup(FD_CGROUP, plan.container.clone_flags as u64);
@@ -806,8 +1029,13 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
         }
         if agent < 0 {
             report_launch_failure(STAGE_FORK, errno());
-            libc::_exit(1);
+            exit_sentinel(plan);
         }
+        libc::sigprocmask(
+            libc::SIG_SETMASK,
+            &plan.signals.watched,
+            std::ptr::null_mut(),
+        );
         // Like a shell job: the agent leads its own group. Both sides call setpgid, so
         // the group exists before either of them goes on.
         libc::setpgid(agent, agent);
@@ -827,6 +1055,7 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
             agent_pidfd: raw_pidfd,
             agent_reaped: false,
             empty: false,
+            killed: KilledSet::new(),
         };
         loop {
             tree.reap_available();
@@ -876,10 +1105,17 @@ unsafe fn sentinel_main(plan: &ChildPlan) -> ! {
 /// Ends the sentinel once its tree is empty: removes the scenario's cgroup (empty by
 /// now) and exits.
 fn exit_sentinel(plan: &ChildPlan) -> ! {
-    // SAFETY: rmdir of a C string prepared before fork; _exit never returns.
+    // SAFETY: rmdir of a C string prepared before fork; poll with no descriptors is a
+    // plain timed wait; _exit never returns.
     unsafe {
         if !plan.cgroup_dir.is_null() {
-            libc::rmdir(plan.cgroup_dir);
+            // The kernel may still be finishing the last exits (EBUSY for a moment after
+            // the final reap): try again, 1 ms doubling to 64 ms, 127 ms in all.
+            let mut wait_ms = 1;
+            while libc::rmdir(plan.cgroup_dir) != 0 && errno() == libc::EBUSY && wait_ms <= 64 {
+                libc::poll(std::ptr::null_mut(), 0, wait_ms);
+                wait_ms *= 2;
+            }
         }
         libc::_exit(0)
     }
@@ -986,12 +1222,9 @@ unsafe fn agent_main(plan: &ChildPlan, born_in_cgroup: bool) -> ! {
         libc::dup2(FD_STDOUT, 1);
         libc::dup2(FD_STDERR, 2);
         // Handlers are reset by exec, but ignored signals are inherited: reset them all,
-        // so the agent starts as it would from a shell.
-        for sig in 1..NSIG {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::sigaction(sig, &plan.signals.default_action, std::ptr::null_mut());
-            }
-        }
+        // so the agent starts as it would from a shell. Every signal is blocked until
+        // then (since before the clone).
+        reset_dispositions(&plan.signals);
         libc::sigprocmask(libc::SIG_SETMASK, &plan.signals.empty, std::ptr::null_mut());
         if !plan.cwd.is_null() && libc::chdir(plan.cwd) != 0 {
             report_launch_failure(STAGE_CHDIR, errno());
@@ -1102,12 +1335,29 @@ pub(crate) fn pidfd_exit_status(pidfd: &OwnedFd) -> Option<i32> {
     (r == 0 && info.mask & PIDFD_INFO_EXIT != 0).then_some(info.exit_code)
 }
 
+/// Sets every signal's disposition to the default (SIGKILL and SIGSTOP have no other).
+///
+/// # Safety
+///
+/// Post-fork safe: `sigaction` only, with an action prepared before the fork.
+unsafe fn reset_dispositions(signals: &SignalPlan) {
+    for sig in 1..NSIG {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: `sigaction` with a valid, fully initialised action; the C library
+            // refuses (EINVAL) the numbers it reserves for itself, which is fine.
+            unsafe { libc::sigaction(sig, &signals.default_action, std::ptr::null_mut()) };
+        }
+    }
+}
+
 /// What the sentinel knows about its subtree.
 struct Tree {
     agent: i32,
     agent_pidfd: RawFd,
     agent_reaped: bool,
     empty: bool,
+    /// Children the cleanup loop has SIGKILLed and not yet reaped.
+    killed: KilledSet,
 }
 
 impl Tree {
@@ -1118,6 +1368,8 @@ impl Tree {
             // SAFETY: `waitpid` writes the status into a local.
             let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
             if pid > 0 {
+                // A reaped pid may be reused by a new orphan: that one is not killed yet.
+                self.killed.remove(pid);
                 if pid == self.agent {
                     self.agent_reaped = true;
                     if self.agent_pidfd >= 0 {
@@ -1201,35 +1453,135 @@ impl Tree {
             // SAFETY: plain syscall on the agent's own group.
             unsafe { libc::kill(-self.agent, libc::SIGKILL) };
         }
+        let mut wait_ms = KILL_WAIT_MIN_MS;
         loop {
             self.reap_available();
             if self.empty {
                 return;
             }
-            kill_direct_children();
+            let new_kills = kill_direct_children(&mut self.killed);
             self.reap_available();
             if self.empty {
                 return;
             }
-            // Wait for the next SIGCHLD (bounded, in case a child was forked while we
-            // read the list and so was not yet in it).
+            // Wait for the next SIGCHLD, bounded in case a child was forked (or an orphan
+            // reparented to us) while we read the list and so was not yet in it. The
+            // bound backs off while nothing new turns up: a child that cannot die yet
+            // (uninterruptible sleep, held by a tracer) costs a few wakeups a second,
+            // not fifty, and is killed and reported once.
+            if new_kills {
+                wait_ms = KILL_WAIT_MIN_MS;
+            }
             let mut fds = [libc::pollfd {
                 fd: sigfd,
                 events: libc::POLLIN,
                 revents: 0,
             }];
             // SAFETY: poll on a local array; read drains our own signalfd.
-            unsafe { libc::poll(fds.as_mut_ptr(), 1, 20) };
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, wait_ms) };
             drain_signalfd(sigfd);
+            wait_ms = (wait_ms * 2).min(KILL_WAIT_MAX_MS);
         }
     }
 }
 
-/// Reads `/proc/thread-self/children` and SIGKILLs every pid in it, reporting each.
+/// The cleanup loop's first wait for a SIGCHLD, and the longest, in milliseconds.
+const KILL_WAIT_MIN_MS: i32 = 5;
+const KILL_WAIT_MAX_MS: i32 = 500;
+
+/// Pids SIGKILLed by the cleanup loop and not yet reaped: a fixed table (nothing may
+/// allocate after the fork), open addressing, 0 for a free slot and -1 for a removed one.
+struct KilledSet {
+    slots: [i32; KILLED_SLOTS],
+    live: usize,
+}
+
+const KILLED_SLOTS: usize = 4096;
+
+impl KilledSet {
+    fn new() -> Self {
+        KilledSet {
+            slots: [0; KILLED_SLOTS],
+            live: 0,
+        }
+    }
+
+    fn home(pid: i32) -> usize {
+        (pid as u32).wrapping_mul(2_654_435_761) as usize % KILLED_SLOTS
+    }
+
+    fn contains(&self, pid: i32) -> bool {
+        let home = Self::home(pid);
+        for i in 0..KILLED_SLOTS {
+            match self.slots[(home + i) % KILLED_SLOTS] {
+                0 => return false,
+                p if p == pid => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Adds `pid`; false when it was there already or the table is full.
+    fn insert(&mut self, pid: i32) -> bool {
+        if pid <= 0 || self.contains(pid) {
+            return false;
+        }
+        let home = Self::home(pid);
+        for i in 0..KILLED_SLOTS {
+            let slot = &mut self.slots[(home + i) % KILLED_SLOTS];
+            if *slot <= 0 {
+                *slot = pid;
+                self.live += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn remove(&mut self, pid: i32) {
+        let home = Self::home(pid);
+        for i in 0..KILLED_SLOTS {
+            let slot = &mut self.slots[(home + i) % KILLED_SLOTS];
+            match *slot {
+                0 => return,
+                p if p == pid => {
+                    *slot = -1;
+                    self.live -= 1;
+                    if self.live == 0 {
+                        // Nothing left: drop the removal marks, so lookups stay short.
+                        self.slots = [0; KILLED_SLOTS];
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// SIGKILLs every direct child not yet killed, reporting each once; true when there
+/// was one.
 ///
-/// The listed pids are our unreaped children (nobody else may reap them), so none of
-/// them can belong to another process by the time of the `kill`.
-fn kill_direct_children() {
+/// The children come from `/proc/thread-self/children`, or, on a kernel without it
+/// (`CONFIG_PROC_CHILDREN` off), from a scan of `/proc` for processes whose parent is
+/// the sentinel. Either way they are our unreaped children (nobody else may reap
+/// them), so none of them can belong to another process by the time of the `kill`.
+/// A pending SIGKILL cannot be undone, so killing a pid again until it is reaped would
+/// change nothing.
+fn kill_direct_children(killed: &mut KilledSet) -> bool {
+    let mut any = false;
+    let mut kill = |pid: i32| {
+        if pid > 0 && !killed.contains(pid) {
+            // SAFETY: plain syscall on our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A full table (a storm of thousands) still kills, but reports no more.
+            if killed.insert(pid) {
+                emit(EV_KILLED, pid, 0, 0);
+            }
+            any = true;
+        }
+    };
     // SAFETY: open/read/close on a constant path into a stack buffer.
     unsafe {
         let fd = libc::open(
@@ -1237,7 +1589,8 @@ fn kill_direct_children() {
             libc::O_RDONLY | libc::O_CLOEXEC,
         );
         if fd < 0 {
-            return;
+            for_each_child_by_scan(libc::getpid(), &mut kill);
+            return any;
         }
         let mut buf = [0u8; 4096];
         let mut current: i32 = 0;
@@ -1252,25 +1605,118 @@ fn kill_direct_children() {
                     current = current.wrapping_mul(10).wrapping_add((b - b'0') as i32);
                     in_number = true;
                 } else if in_number {
-                    kill_child(current);
+                    kill(current);
                     current = 0;
                     in_number = false;
                 }
             }
         }
         if in_number {
-            kill_child(current);
+            kill(current);
         }
         libc::close(fd);
     }
+    any
 }
 
-fn kill_child(pid: i32) {
-    if pid > 0 {
-        // SAFETY: plain syscall on our own unreaped child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        emit(EV_KILLED, pid, 0, 0);
+/// Calls `f` with every process whose parent is `parent`, found by reading
+/// `/proc/<pid>/stat` for each entry of `/proc` (`getdents64`: no allocation).
+fn for_each_child_by_scan(parent: i32, f: &mut impl FnMut(i32)) {
+    // SAFETY: open/getdents64/close on our own descriptor, into a stack buffer whose
+    // length is passed; the records are read within the length the kernel returned.
+    unsafe {
+        let dir = libc::open(
+            c"/proc".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if dir < 0 {
+            return;
+        }
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            let mut off = 0usize;
+            while off + 19 < n as usize {
+                // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+                let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+                if reclen == 0 {
+                    break;
+                }
+                let name = &buf[off + 19..(off + reclen).min(n as usize)];
+                let mut pid: i32 = 0;
+                let mut digits = 0;
+                for &b in name.iter().take_while(|b| **b != 0) {
+                    if !b.is_ascii_digit() {
+                        digits = 0;
+                        break;
+                    }
+                    pid = pid.wrapping_mul(10).wrapping_add((b - b'0') as i32);
+                    digits += 1;
+                }
+                if digits > 0 && parent_of(pid) == parent {
+                    f(pid);
+                }
+                off += reclen;
+            }
+        }
+        libc::close(dir);
     }
+}
+
+/// The parent pid in `/proc/<pid>/stat` (the field after the state, which follows the
+/// last `)`: the command name may contain one), or 0.
+fn parent_of(pid: i32) -> i32 {
+    let mut path = [0u8; 32];
+    let prefix = b"/proc/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut len = prefix.len();
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut rest = pid as u32;
+    loop {
+        digits[n] = b'0' + (rest % 10) as u8;
+        n += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for i in (0..n).rev() {
+        path[len] = digits[i];
+        len += 1;
+    }
+    path[len..len + 5].copy_from_slice(b"/stat");
+    let mut stat = [0u8; 1024];
+    // SAFETY: open of a NUL-terminated stack path (the rest of `path` is zeros), read
+    // into a stack buffer of the given length, close of our own descriptor.
+    let got = unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return 0;
+        }
+        let got = libc::read(fd, stat.as_mut_ptr().cast(), stat.len());
+        libc::close(fd);
+        got
+    };
+    if got <= 0 {
+        return 0;
+    }
+    let stat = &stat[..got as usize];
+    let Some(close) = stat.iter().rposition(|b| *b == b')') else {
+        return 0;
+    };
+    // ") S 1234 ..."
+    let mut ppid = 0i32;
+    for &b in stat.iter().skip(close + 4) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        ppid = ppid.wrapping_mul(10).wrapping_add((b - b'0') as i32);
+    }
+    ppid
 }
 
 /// Drains the signalfd; true when SIGTERM, SIGINT or SIGHUP was among the signals.
@@ -1304,8 +1750,19 @@ fn emit(kind: u32, pid: i32, a: i32, b: i32) {
     buf[8..12].copy_from_slice(&a.to_ne_bytes());
     buf[12..16].copy_from_slice(&b.to_ne_bytes());
     buf[16..24].copy_from_slice(&monotonic_ns().to_ne_bytes());
-    // SAFETY: write of a stack buffer to our own pipe; atomic (< PIPE_BUF).
-    unsafe { libc::write(FD_EVENTS, buf.as_ptr().cast(), EVENT_LEN) };
+    write_all_or_give_up(FD_EVENTS, &buf);
+}
+
+/// Writes a record (< `PIPE_BUF`, so atomic) to one of our pipes, again when a signal
+/// interrupted the write; any other failure (the reader is gone) gives up.
+fn write_all_or_give_up(fd: RawFd, buf: &[u8]) {
+    loop {
+        // SAFETY: write of a caller's buffer of the given length to our own pipe.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n >= 0 || errno() != libc::EINTR {
+            return;
+        }
+    }
 }
 
 /// Tells the harness at which stage the agent's launch failed.
@@ -1313,8 +1770,7 @@ fn report_launch_failure(stage: u32, err: i32) {
     let mut buf = [0u8; 8];
     buf[0..4].copy_from_slice(&stage.to_ne_bytes());
     buf[4..8].copy_from_slice(&err.to_ne_bytes());
-    // SAFETY: write of a stack buffer to our own pipe.
-    unsafe { libc::write(FD_EXEC_STATUS, buf.as_ptr().cast(), buf.len()) };
+    write_all_or_give_up(FD_EXEC_STATUS, &buf);
 }
 
 fn read_exact(fd: RawFd, buf: &mut [u8]) -> bool {
@@ -1425,6 +1881,93 @@ mod tests {
         );
         buf[0..4].copy_from_slice(&99u32.to_ne_bytes());
         assert_eq!(Event::decode(&buf), None);
+    }
+
+    /// The write end of a pipe an atfork child handler writes to; -1 until set.
+    static ATFORK_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+    extern "C" fn atfork_child() {
+        let fd = ATFORK_PIPE.load(std::sync::atomic::Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: write of a static byte to a pipe; async-signal-safe.
+            unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+        }
+    }
+
+    #[test]
+    fn no_atfork_handler_of_another_library_runs_in_the_sentinel() {
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).unwrap();
+        ATFORK_PIPE.store(w.as_raw_fd(), std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: registers a handler that only writes to a pipe; it stays registered
+        // for this test process, harmless to every other fork.
+        unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };
+        let launch = Launch {
+            program: c"/bin/true".into(),
+            argv: vec![c"true".into()],
+            envp: Vec::new(),
+            cwd: None,
+            cgroup_dir: None,
+            namespaces: None,
+        };
+        let spawned = spawn(
+            &launch,
+            SentinelStart::Fork,
+            Instant::now() + Duration::from_secs(30),
+        )
+        .expect("spawn")
+        .map_err(|(stage, errno)| format!("{stage:?} {errno}"))
+        .expect("the agent started");
+        drop(spawned);
+        ATFORK_PIPE.store(-1, std::sync::atomic::Ordering::SeqCst);
+        let mut byte = [0u8; 1];
+        assert!(
+            read(&r, &mut byte).is_err(),
+            "an atfork child handler ran in the sentinel"
+        );
+        drop(w);
+    }
+
+    #[test]
+    fn the_killed_set_remembers_each_pid_until_it_is_reaped() {
+        let mut set = KilledSet::new();
+        assert!(set.insert(42));
+        assert!(
+            !set.insert(42),
+            "a second kill of the same pid is not reported"
+        );
+        // Colliding pids (same home slot) stay distinct.
+        let other = 42 + KILLED_SLOTS as i32;
+        assert!(set.insert(other) || KilledSet::home(other) != KilledSet::home(42));
+        set.remove(42);
+        assert!(!set.contains(42), "a reaped pid, reused, is killed again");
+        assert!(set.contains(other) || KilledSet::home(other) != KilledSet::home(42));
+        let mut full = KilledSet::new();
+        for pid in 1..=KILLED_SLOTS as i32 {
+            assert!(full.insert(pid));
+        }
+        assert!(
+            !full.insert(KILLED_SLOTS as i32 + 1),
+            "full: no report, no hang"
+        );
+    }
+
+    #[test]
+    fn the_proc_scan_finds_the_same_children_as_the_children_file() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let me = std::process::id() as i32;
+        let mut found: Vec<i32> = Vec::new();
+        for_each_child_by_scan(me, &mut |pid| found.push(pid));
+        let listed = crate::procs::children(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        // Other tests start children meanwhile: compare on the one we know.
+        assert!(found.contains(&(child.id() as i32)), "{found:?}");
+        assert!(listed.contains(&(child.id() as i32)), "{listed:?}");
+        assert!(!found.contains(&me));
+        assert_eq!(parent_of(me), std::os::unix::process::parent_id() as i32);
     }
 
     #[test]

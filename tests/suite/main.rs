@@ -15,3 +15,4 @@ mod lifeline;
 mod matrix;
 mod report;
 mod rstest_example;
+mod sentinel_faults;

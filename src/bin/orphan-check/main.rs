@@ -37,7 +37,8 @@ Exit codes:
   0  clean: nothing survived, no port held, no file written after the kill
   1  leak: a survivor, a held port, or files written after the kill
   2  the harness could not do its job (bad arguments, agent missing, never ready,
-     port busy before the start); stderr says why in one line:
+     port busy before the start), or it lost track of the tree (the sentinel was
+     killed before the tree was empty: never clean); stderr says why in one line:
      `orphan-check: error: ...`";
 
 /// Prove a program cleans up after itself: launch it under a subreaper, kill it the way

@@ -270,6 +270,7 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
     let mut reports: Vec<Report> = Vec::new();
     let mut cases: Vec<TestCase> = Vec::new();
     let mut leaks = 0;
+    let mut lost = 0;
     let mut failed: Option<Fatal> = None;
     for (i, &delay) in delays.iter().enumerate() {
         progress.update(i, leaks);
@@ -290,9 +291,13 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
                 break;
             }
         };
-        let leak = report.is_leak();
+        // Lost track is never clean: reported like a leak, and the run exits 2.
+        let leak = report.is_leak() || report.lost_track();
         if leak {
             leaks += 1;
+        }
+        if report.lost_track() {
+            lost += 1;
         }
         // One run: always the report. Repetitions: the reports of those that leaked.
         if !repeated || leak {
@@ -349,6 +354,14 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
         if let Some(report) = shown {
             output::write_file(path, &report.to_html())?;
         }
+    }
+    if lost > 0 {
+        return Err(Fatal(format!(
+            "lost track of the tree in {lost} of {} run(s): the sentinel was killed before \
+             its tree was empty, so nothing proves it clean (the survivors the cgroup and \
+             the ORPHAN_CHECK_RUN marker found are listed above, and were killed)",
+            reports.len()
+        )));
     }
     Ok(if leaks > 0 {
         Verdict::Leak
