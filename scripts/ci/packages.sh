@@ -71,12 +71,18 @@ for needle in ("sleep 301", "new session (setsid)", "sleep 302", "double fork"):
 print("packages: exactly", ", ".join(want), "failed, survivors named")
 PY
 
+step "the README's Python test, pasted into a project of its own"
+mkdir "$work/readme-py"
+python3 scripts/ci/readme-block.py test_cleanup.py > "$work/readme-py/test_cleanup.py"
+(cd "$work/readme-py" && "$work/venv/bin/python" -m pytest -q -p no:cacheprovider --orphan-check)
+
 step "the Node suite and example against a fresh project with the two tarballs"
 mkdir "$work/node"
 echo '{"name":"consumer","private":true,"type":"module"}' > "$work/node/package.json"
 (cd "$work/node" && npm install "${npm_quiet[@]}" "${tarballs[@]}")
 cp npm/test/api.test.mjs examples/node/cleanup.test.mjs "$work/node/"
-(cd "$work/node" && node --test api.test.mjs cleanup.test.mjs)
+python3 scripts/ci/readme-block.py cleanup.test.mjs > "$work/node/readme.test.mjs"
+(cd "$work/node" && node --test api.test.mjs cleanup.test.mjs readme.test.mjs)
 (cd "$work/node" && npx --no-install orphan-check --version)
 
 step "installed with --omit=optional: a clear error naming the platform package"
