@@ -244,6 +244,50 @@ def test_managed_subprocess_cleans_up(orphan_check):
     )
 
 
+def test_the_grace_and_a_failure_of_the_test_itself(pytester: pytest.Pytester, pids: Path) -> None:
+    # `cat` ends as soon as its stdin closes, which the test does without waiting: gone
+    # within the grace, not a leftover. With a grace of 10 ms a process that lives on
+    # (`sleep`) fails the test; a test that fails by itself and leaks shows both.
+    pytester.makepyfile(
+        test_grace="""
+import os, subprocess, pytest
+
+def record(name, pid):
+    with open(os.path.join(os.environ["OC_PIDS"], name), "w") as f:
+        f.write(str(pid))
+
+def test_a_child_ending_after_the_test_within_the_grace():
+    cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE)
+    cat.stdin.close()
+
+@pytest.mark.orphan_check(grace=0.01)
+def test_a_short_grace():
+    p = subprocess.Popen(["sleep", "65"], start_new_session=True)
+    record("short", p.pid)
+
+def test_fails_and_leaks():
+    p = subprocess.Popen(["sleep", "66"], start_new_session=True)
+    record("both", p.pid)
+    assert 1 == 2
+"""
+    )
+    result = pytester.runpytest_subprocess("--orphan-check", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*left 1 process running 0.01s after it ended*",
+            "*sleep 65*",
+            "*assert 1 == 2*",
+            "*- orphan-check -*",
+            "*sleep 66*",
+        ],
+        consecutive=False,
+    )
+    found = _pids(pids)
+    assert not _alive(found["short"])
+    assert not _alive(found["both"])
+
+
 def test_the_guard_says_why_it_cannot_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     result = pytester.runpytest_subprocess("--orphan-check", "--orphan-check-grace", "-1")

@@ -47,8 +47,10 @@ step "the Python suite against the installed wheel"
 # A copy of the tests, away from python/src: only the installed package can be imported.
 cp -r python/tests "$work/pytests"
 printf '[pytest]\naddopts = -p pytester -p no:cacheprovider\n' > "$work/pytests/pytest.ini"
+# Under its own guard: a scenario must leave nothing behind once run() returns.
 (cd "$work/pytests" && ORPHAN_CHECK_EXPECT_INSTALLED=1 \
-  ORPHAN_CHECK_EXPECT_VERSION="${version#orphan-check }" "$work/venv/bin/python" -m pytest -q)
+  ORPHAN_CHECK_EXPECT_VERSION="${version#orphan-check }" \
+  "$work/venv/bin/python" -m pytest -q --orphan-check -n 4)
 
 step "pytest --orphan-check fails exactly the leaking tests of the example suite"
 cp python/examples/test_leaky_suite.py "$work/pytests/"

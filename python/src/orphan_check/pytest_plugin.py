@@ -13,16 +13,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol
 
-from . import _run
-from ._duration import seconds_of
+from . import _run, plans
+from ._duration import Seconds, seconds_of
 from ._guard import Guard, Leftover
 from ._report import Report
+from ._run import StrPath
+from .plans import KillPlan
+from .ready import Ready
 
 GRACE_DEFAULT = 1.0
 MARKER = "orphan_check"
@@ -185,23 +188,51 @@ class Scenarios:
         #: The reports of this test's scenarios, in order.
         self.reports: list[Report] = []
 
-    def run(self, argv: Sequence[Any], **options: Any) -> Report:
-        """`orphan_check.run(argv, **options)`, recorded for the test's output."""
-        report = _run.run(argv, **options)
+    def run(
+        self,
+        argv: Sequence[StrPath],
+        *,
+        ready: Ready | None = None,
+        kill: KillPlan = plans.SIGKILL,
+        ports: Iterable[int] = (),
+        deadline: Seconds = 1.0,
+        cwd: StrPath | None = None,
+        env: Mapping[str, str] | None = None,
+        ready_timeout: Seconds | None = None,
+        kill_after: Seconds | None = None,
+        port_deadline: Seconds | None = None,
+        watch_dirs: Iterable[StrPath] = (),
+        timeout: Seconds | None = None,
+    ) -> Report:
+        """`orphan_check.run(...)`, with the report attached to the test's output."""
+        report = _run.run(
+            argv,
+            ready=ready,
+            kill=kill,
+            ports=ports,
+            deadline=deadline,
+            cwd=cwd,
+            env=env,
+            ready_timeout=ready_timeout,
+            kill_after=kill_after,
+            port_deadline=port_deadline,
+            watch_dirs=watch_dirs,
+            timeout=timeout,
+        )
         self.reports.append(report)
         self._node.add_report_section(
             "call", f"orphan-check report {len(self.reports)}", report.text
         )
         return report
 
-    def assert_clean(self, argv: Sequence[Any], **options: Any) -> Report:
-        """Runs the scenario and fails the test, with the report, unless it was clean."""
+    def assert_clean(self, argv: Sequence[StrPath], **options: Any) -> Report:
+        """`run(argv, **options)`, failing the test with the report unless it was clean."""
         report = self.run(argv, **options)
         report.assert_clean()
         return report
 
-    def assert_leak(self, argv: Sequence[Any], **options: Any) -> Report:
-        """Runs the scenario and fails the test, with the report, unless it leaked."""
+    def assert_leak(self, argv: Sequence[StrPath], **options: Any) -> Report:
+        """`run(argv, **options)`, failing the test with the report unless it leaked."""
         report = self.run(argv, **options)
         report.assert_leak()
         return report
