@@ -14,14 +14,17 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::{CgroupMode, ScenarioCgroup};
 use crate::error::Error;
-use crate::kill::{self, KillPlan};
+use crate::kill::{self, Ending, KillPlan, SignalForwarder};
 use crate::outcome::{Outcome, OutcomeParts};
+use crate::pipes::{pipe_inode, AgentPipes};
 use crate::ports::{self, PortHolder};
 use crate::procs;
 use crate::ready::{backoff, Ready};
 use crate::sentinel::{self, Launch, LaunchStage, SentinelStart};
 use crate::tracker::{Clock, Tracker};
 use crate::RUN_ENV;
+use rustix::pipe::{pipe_with, PipeFlags};
+use std::os::fd::AsFd;
 
 /// The longest delay or deadline the harness accepts: beyond this it is a mistake.
 pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(3600);
@@ -51,6 +54,27 @@ pub struct Scenario {
     dirs: Vec<PathBuf>,
     cgroup: CgroupMode,
     sentinel_start: SentinelStart,
+    exit_timeout: Duration,
+    stdin: Option<Stdin>,
+    inherit_stdio: bool,
+    forwarder: Option<SignalForwarder>,
+}
+
+/// What the agent's stdin is.
+///
+/// The default is [`Stdin::Null`], unless the plan closes stdin
+/// ([`KillPlan::close_stdin`]), which needs [`Stdin::Pipe`]: an agent that reads its
+/// stdin (a REPL, `cat`, a stdio server) then sees end of file at once, as under `nohup`
+/// or a CI job, and no scenario changes meaning because a pipe it never asked for stays
+/// open until the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stdin {
+    /// `/dev/null`: reads return end of file at once.
+    Null,
+    /// A pipe whose only write end the harness holds (nothing is written to it). It is
+    /// closed by the stdin plans, or when the outcome is dropped.
+    Pipe,
 }
 
 impl Scenario {
@@ -68,6 +92,10 @@ impl Scenario {
             dirs: Vec::new(),
             cgroup: CgroupMode::Auto,
             sentinel_start: SentinelStart::Auto,
+            exit_timeout: Duration::from_secs(30),
+            stdin: None,
+            inherit_stdio: false,
+            forwarder: None,
         }
     }
 
@@ -126,6 +154,35 @@ impl Scenario {
         self
     }
 
+    /// How long [`KillPlan::own_exit`] waits for the agent to exit by itself (default
+    /// 30 s). An agent still running then is a verdict of its own
+    /// ([`Verdict::DidNotFinish`](crate::Verdict::DidNotFinish)) and its tree is killed.
+    pub fn exit_timeout(mut self, timeout: Duration) -> Self {
+        self.exit_timeout = timeout;
+        self
+    }
+
+    /// The agent's stdin (default: see [`Stdin`]).
+    pub fn stdin(mut self, stdin: Stdin) -> Self {
+        self.stdin = Some(stdin);
+        self
+    }
+
+    /// The agent gets the caller's own stdin, stdout and stderr (so `isatty` holds, and
+    /// its output goes where the caller's goes); nothing is captured, so a stdout-line
+    /// readiness cannot be used. For a wrapper that must be transparent.
+    pub fn inherit_stdio(mut self) -> Self {
+        self.inherit_stdio = true;
+        self
+    }
+
+    /// Signals handed to `forwarder` while the agent runs are sent to the agent's pid
+    /// (with [`KillPlan::own_exit`], during the wait for its exit).
+    pub fn forward_signals(mut self, forwarder: &SignalForwarder) -> Self {
+        self.forwarder = Some(forwarder.clone());
+        self
+    }
+
     /// Launches the agent under a sentinel, waits for readiness, and runs the kill plan.
     ///
     /// Every error leaves nothing of the scenario running.
@@ -152,10 +209,31 @@ impl Scenario {
                 })?)
             }
         };
-        let launch = self.launch_spec(&program, &run_id, cgroup.as_ref())?;
+        let mut launch = self.launch_spec(&program, &run_id, cgroup.as_ref())?;
+        let io_error = |what| move |source| Error::Io { what, source };
+        let mut stdin_writer = None;
+        if self.inherit_stdio {
+            launch.stdin = Some(
+                std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(io_error("could not pass on the caller's stdin"))?,
+            );
+            launch.inherit_output = true;
+        } else if self.stdin_mode() == Stdin::Pipe {
+            let (read_end, write_end) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::Io {
+                what: "could not make the agent's stdin pipe",
+                source: e.into(),
+            })?;
+            launch.stdin = Some(read_end);
+            stdin_writer = Some(write_end);
+        }
 
         let clock = Clock::start();
-        let spawned = match sentinel::spawn(&launch, self.sentinel_start) {
+        let spawned = sentinel::spawn(&launch, self.sentinel_start);
+        // The sentinel has its copies; the harness keeps only the write end of stdin.
+        drop(launch);
+        let spawned = match spawned {
             Ok(Ok(spawned)) => spawned,
             Ok(Err((stage, errno))) => {
                 return Err(launch_error(stage, errno, &program));
@@ -168,6 +246,19 @@ impl Scenario {
             }
         };
         let sentinel = spawned.sentinel;
+        let pipes = AgentPipes {
+            stdin: stdin_writer.as_ref().and_then(|fd| pipe_inode(fd.as_fd())),
+            stdout: if self.inherit_stdio {
+                pipe_inode(std::io::stdout().as_fd())
+            } else {
+                pipe_inode(spawned.stdout.as_fd())
+            },
+            stderr: if self.inherit_stdio {
+                pipe_inode(std::io::stderr().as_fd())
+            } else {
+                pipe_inode(spawned.stderr.as_fd())
+            },
+        };
         let tracker = Tracker::start(
             spawned.events,
             spawned.stdout,
@@ -179,7 +270,36 @@ impl Scenario {
             what: "could not start the output reader",
             source,
         })?;
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.attach(Some(tracker.mailbox()));
+        }
+        let run = self.watch(
+            sentinel,
+            tracker,
+            pipes,
+            stdin_writer,
+            run_id,
+            cgroup,
+            watched,
+        );
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.attach(None);
+        }
+        run
+    }
 
+    /// The agent is started: wait for readiness, run the plan, hand over the outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn watch(
+        &self,
+        sentinel: sentinel::SentinelHandle,
+        tracker: Tracker,
+        pipes: AgentPipes,
+        stdin_writer: Option<std::os::fd::OwnedFd>,
+        run_id: String,
+        cgroup: Option<ScenarioCgroup>,
+        watched: Vec<u16>,
+    ) -> Result<Outcome, Error> {
         let agent = {
             // The sentinel reports the agent within microseconds of its exec; only a
             // machine under extreme load takes long. Bounded by the readiness timeout.
@@ -195,7 +315,15 @@ impl Scenario {
                 source: std::io::Error::other("no agent"),
             })?
         };
+        // A first look at the agent now: a launcher may be gone by readiness.
+        let agent_at_start = procs::ProcessInfo::read(agent);
         let ready_at = self.wait_ready(&tracker)?;
+        let exited_before_ready = {
+            let state = tracker.lock();
+            // A stdout line counts from when it was read, not from when the wait noticed.
+            let ready_moment = state.ready_line_at.unwrap_or(ready_at);
+            state.agent_exit().is_some_and(|e| e.at < ready_moment)
+        };
         // The tree at readiness: who was whose child, in which group, before anything
         // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
@@ -204,7 +332,8 @@ impl Scenario {
             .iter()
             .find(|p| p.pid == agent)
             .cloned()
-            .or_else(|| procs::ProcessInfo::read(agent));
+            .or_else(|| procs::ProcessInfo::read(agent))
+            .or(agent_at_start);
         if !self.kill_after.is_zero() {
             tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
             // Add what was born during the delay; keep the first sighting of the rest.
@@ -214,14 +343,32 @@ impl Scenario {
                 }
             }
         }
+        let clock = tracker.clock;
         let kill_started_at = clock.now();
-        let plan_record = kill::execute(&self.plan, &sentinel, &tracker, agent);
-        let killed_at = clock.now();
+        let mut ending = Ending {
+            exit_timeout: self.exit_timeout,
+            stdin: stdin_writer,
+        };
+        let plan_record = kill::execute(&self.plan, &sentinel, &tracker, agent, &mut ending);
+        let agent_exit_at = tracker.lock().agent_exit().map(|e| e.at);
+        let killed_at = match agent_exit_at {
+            // Its own exit is the ending: every deadline counts from the agent's reap.
+            Some(at) if self.plan.is_own_exit() => at,
+            _ => clock.now(),
+        };
+        if plan_record.did_not_finish {
+            // What ran until the timeout is the tree the report shows before cleanup.
+            for p in procs::subtree(sentinel.pid()) {
+                if !before_kill.iter().any(|b| b.same_process(&p)) {
+                    before_kill.push(p);
+                }
+            }
+        }
         // Files are recorded once the plan has run: a write already in flight when the
         // signal arrived is not a write "after the kill".
         let dirs_before = crate::files::DirWatch::start(&self.dirs);
 
-        Ok(Outcome::new(OutcomeParts {
+        let outcome = Outcome::new(OutcomeParts {
             command: display_command(&self.command),
             run_id,
             plan: self.plan,
@@ -242,7 +389,33 @@ impl Scenario {
             plan_record,
             dirs: dirs_before,
             cgroup,
-        }))
+            stdin: ending.stdin,
+            stdin_mode: if self.inherit_stdio {
+                "inherited"
+            } else {
+                match self.stdin_mode() {
+                    Stdin::Pipe => "pipe",
+                    Stdin::Null => "null",
+                }
+            },
+            exited_before_ready,
+            pipes,
+            exit_timeout: self.exit_timeout,
+        });
+        if outcome.plan_record().did_not_finish {
+            // The agent did not finish: its tree is cleaned up now, and the report says so.
+            outcome.kill_remaining(Duration::from_secs(10));
+        }
+        Ok(outcome)
+    }
+
+    /// Stdin as the scenario asks for it, or as its plan needs it.
+    fn stdin_mode(&self) -> Stdin {
+        self.stdin.unwrap_or(if self.plan.closes_stdin() {
+            Stdin::Pipe
+        } else {
+            Stdin::Null
+        })
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -265,6 +438,18 @@ impl Scenario {
         };
         check("ready_timeout", self.ready_timeout, false)?;
         check("kill_after", self.kill_after, true)?;
+        check("exit_timeout", self.exit_timeout, false)?;
+        if self.plan.closes_stdin() && (self.stdin == Some(Stdin::Null) || self.inherit_stdio) {
+            return Err(Error::InvalidCommand(format!(
+                "the plan {} closes the agent's stdin, which needs Stdin::Pipe (--stdin pipe)",
+                self.plan.name()
+            )));
+        }
+        if self.inherit_stdio && matches!(self.ready, Some(Ready::StdoutLine(_))) {
+            return Err(Error::InvalidCommand(
+                "a stdout-line readiness needs the agent's stdout captured, not inherited".into(),
+            ));
+        }
         if let Some(grace) = self.plan.grace() {
             check("the kill plan's grace", grace, false)?;
         }
@@ -324,10 +509,18 @@ impl Scenario {
             envp,
             cwd,
             cgroup_dir,
+            stdin: None,
+            inherit_output: false,
         })
     }
 
     /// Waits for the readiness condition; returns when it held (offset from start).
+    ///
+    /// The agent's own exit does not end the wait while its tree lives: a launcher that
+    /// starts a server and returns (`setsid cmd`, `nohup cmd &`) is judged by what it
+    /// left, and any process of the tree may meet the condition (hold the port, write the
+    /// line to the inherited stdout, create the file). Only an empty tree is
+    /// [`Error::ExitedBeforeReady`].
     fn wait_ready(&self, tracker: &Tracker) -> Result<Duration, Error> {
         let Some(ready) = &self.ready else {
             return Ok(tracker.clock.now());
@@ -339,26 +532,31 @@ impl Scenario {
             _ => false,
         };
         let mut checks = 0;
+        let mut agent_exited = false;
         loop {
             let polled = ready.poll();
-            let (exited, status, line_or_time) = {
+            let (exit, tree_gone, line_or_time) = {
                 let state = tracker.lock();
-                let exit = state.agent_exit();
-                (exit.is_some(), exit.map(|e| e.status), met(&state))
+                (
+                    state.agent_exit(),
+                    state.empty_at.is_some() || state.sentinel_gone,
+                    met(&state),
+                )
             };
             if polled == Some(true) || line_or_time {
                 return Ok(tracker.clock.now());
             }
-            if exited {
-                // One more look: the agent may have made the condition true just before
-                // it exited (a launcher that starts a server and returns).
+            agent_exited = agent_exited || exit.is_some();
+            if tree_gone {
+                // One more look: the tree may have made the condition true just before
+                // its last process exited (a launcher that starts a server and returns).
                 let again = ready.poll() == Some(true) || met(&tracker.lock());
                 if again {
                     return Ok(tracker.clock.now());
                 }
                 let state = tracker.lock();
                 return Err(Error::ExitedBeforeReady {
-                    status: crate::outcome::describe_status(status.unwrap_or(0)),
+                    status: crate::outcome::describe_status(exit.map_or(0, |e| e.status)),
                     condition: ready.to_string(),
                     stdout: Box::new(state.stdout.clone()),
                     stderr: Box::new(state.stderr.clone()),
@@ -370,6 +568,13 @@ impl Scenario {
                 return Err(Error::NeverReady {
                     condition: ready.to_string(),
                     timeout: self.ready_timeout,
+                    agent_exit: exit.map(|e| {
+                        format!(
+                            "{} at +{}ms",
+                            crate::outcome::describe_status(e.status),
+                            e.at.as_millis()
+                        )
+                    }),
                     stdout: Box::new(state.stdout.clone()),
                     stderr: Box::new(state.stderr.clone()),
                 });
@@ -380,7 +585,10 @@ impl Scenario {
                 _ => deadline,
             };
             tracker.wait(wake, |s| {
-                s.agent_exit().is_some() || s.sentinel_gone || met(s)
+                (!agent_exited && s.agent_exit().is_some())
+                    || s.empty_at.is_some()
+                    || s.sentinel_gone
+                    || met(s)
             });
             checks += 1;
         }

@@ -46,7 +46,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
 use std::time::Duration;
 
@@ -70,6 +70,12 @@ pub(crate) struct Launch {
     /// harness that dies before the sentinel exists leaves none behind), starts the agent
     /// in it, and removes it when it exits after its tree is gone.
     pub cgroup_dir: Option<CString>,
+    /// The agent's stdin when it is not `/dev/null`: the read end of the harness's pipe,
+    /// or a copy of the caller's own stdin.
+    pub stdin: Option<OwnedFd>,
+    /// The agent writes to the caller's own stdout and stderr instead of pipes the
+    /// tracker reads (whose read ends are then at end of file from the start).
+    pub inherit_output: bool,
 }
 
 /// The harness's side of a freshly forked sentinel.
@@ -331,8 +337,8 @@ pub(crate) fn spawn(
 ) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
     let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
-    let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC)?;
-    let (err_r, err_w) = pipe_with(PipeFlags::CLOEXEC)?;
+    let (out_r, out_w) = output_pipe(launch.inherit_output, std::io::stdout().as_fd())?;
+    let (err_r, err_w) = output_pipe(launch.inherit_output, std::io::stderr().as_fd())?;
     let (xs_r, xs_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let devnull = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
 
@@ -363,7 +369,10 @@ pub(crate) fn spawn(
             out_w.as_raw_fd(),
             err_w.as_raw_fd(),
             xs_w.as_raw_fd(),
-            devnull.as_raw_fd(),
+            launch
+                .stdin
+                .as_ref()
+                .map_or(devnull.as_raw_fd(), |fd| fd.as_raw_fd()),
             -1,
         ],
         signals: SignalPlan::new(),
@@ -434,6 +443,17 @@ pub(crate) fn spawn(
         stdout: out_r,
         stderr: err_r,
     }))
+}
+
+/// A pipe for the agent's stdout or stderr, or (`inherit`) a copy of the caller's own
+/// descriptor with the read end of a pipe that has no writer.
+fn output_pipe(inherit: bool, own: BorrowedFd<'_>) -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read_end, write_end) = pipe_with(PipeFlags::CLOEXEC)?;
+    if inherit {
+        drop(write_end);
+        return Ok((read_end, own.try_clone_to_owned()?));
+    }
+    Ok((read_end, write_end))
 }
 
 /// First argument of a sentinel started by `exec`; a program without the hook (which
@@ -655,6 +675,7 @@ const FD_EVENTS: RawFd = 4;
 const FD_STDOUT: RawFd = 5;
 const FD_STDERR: RawFd = 6;
 const FD_EXEC_STATUS: RawFd = 7;
+/// The agent's stdin: `/dev/null`, or the descriptor given in [`Launch::stdin`].
 const FD_DEVNULL: RawFd = 8;
 const FD_CGROUP: RawFd = 9;
 const FIRST_FREE: RawFd = 3 + SLOTS as RawFd;

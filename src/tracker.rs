@@ -79,6 +79,8 @@ pub(crate) struct State {
     /// A prefix that makes the agent ready when a stdout line starts with it.
     pub ready_line: Option<String>,
     pub ready_line_at: Option<Duration>,
+    /// Signals handed over by a [`SignalForwarder`](crate::SignalForwarder), not yet sent.
+    pub forward: Vec<crate::kill::Signal>,
 }
 
 impl State {
@@ -86,6 +88,27 @@ impl State {
     pub(crate) fn agent_exit(&self) -> Option<Reaped> {
         let agent = self.agent?;
         self.reaped.iter().find(|r| r.pid == agent).copied()
+    }
+}
+
+/// Lets another thread hand the scenario a signal to forward, waking its waits.
+#[derive(Clone)]
+pub(crate) struct Mailbox(Arc<(Mutex<State>, Condvar)>);
+
+impl Mailbox {
+    pub(crate) fn post(&self, signal: crate::kill::Signal) {
+        let (lock, cvar) = &*self.0;
+        lock.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forward
+            .push(signal);
+        cvar.notify_all();
+    }
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mailbox")
     }
 }
 
@@ -118,6 +141,11 @@ impl Tracker {
             .name("orphan-check-tracker".into())
             .spawn(move || read_loop(thread_shared, clock, [stdout, stderr, events]))?;
         Ok(Tracker { shared, clock })
+    }
+
+    /// A mailbox for signals to forward to the agent.
+    pub(crate) fn mailbox(&self) -> Mailbox {
+        Mailbox(Arc::clone(&self.shared))
     }
 
     /// Locks the state (a panicked holder does not poison it for us).

@@ -13,7 +13,9 @@
 //!   written after the kill (`sweep`: nothing left, or all of it ended; `matrix`: the
 //!   table was made).
 //! - `1`: a leak. A descendant survived the deadline, a port was still held, or files
-//!   were written after the kill (`sweep`: leftovers found and not all ended).
+//!   were written after the kill (`sweep`: leftovers found and not all ended). Also the
+//!   verdict "did not finish": with `--kill own-exit` the agent was still running at
+//!   `--exit-timeout` (its tree is killed; never clean).
 //! - `2`: the harness could not do its job: bad arguments, the agent missing or not
 //!   executable, never ready, a watched port busy before the start. One line on stderr
 //!   says why: `orphan-check: error: …`.
@@ -34,7 +36,8 @@ use clap::{Parser, Subcommand};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  clean: nothing survived, no port held, no file written after the kill
-  1  leak: a survivor, a held port, or files written after the kill
+  1  leak: a survivor, a held port, or files written after the kill; or, with
+     --kill own-exit, the agent did not finish within --exit-timeout
   2  the harness could not do its job (bad arguments, agent missing, never ready,
      port busy before the start); stderr says why in one line:
      `orphan-check: error: ...`";

@@ -54,7 +54,8 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 
 /// A kill plan by its CLI token, `KillPlan::name()`: `sigkill`, `sigterm`,
 /// `term-then-kill=5s` (bare `term-then-kill` means 5 s), `int-group`, `kill-group`,
-/// `hup-group`.
+/// `hup-group`, and the endings `own-exit` (alias `none`), `close-stdin`,
+/// `close-stdin-then-kill=5s`.
 pub fn kill_plan(text: &str) -> Result<KillPlan, String> {
     let plan = match text {
         "sigkill" => KillPlan::sigkill(),
@@ -63,17 +64,27 @@ pub fn kill_plan(text: &str) -> Result<KillPlan, String> {
         "int-group" => KillPlan::sigint_group(),
         "kill-group" => KillPlan::sigkill_group(),
         "hup-group" => KillPlan::sighup_group(),
-        _ => match text.strip_prefix("term-then-kill=") {
-            Some(grace) => KillPlan::sigterm_then_sigkill(
-                positive_duration(grace).map_err(|e| format!("the grace {e}"))?,
-            ),
-            None => {
+        // Endings that are not kills.
+        "own-exit" | "none" => KillPlan::own_exit(),
+        "close-stdin" => KillPlan::close_stdin(),
+        "close-stdin-then-kill" => KillPlan::close_stdin_then_sigkill(Duration::from_secs(5)),
+        _ => {
+            if let Some(grace) = text.strip_prefix("term-then-kill=") {
+                KillPlan::sigterm_then_sigkill(
+                    positive_duration(grace).map_err(|e| format!("the grace {e}"))?,
+                )
+            } else if let Some(grace) = text.strip_prefix("close-stdin-then-kill=") {
+                KillPlan::close_stdin_then_sigkill(
+                    positive_duration(grace).map_err(|e| format!("the grace {e}"))?,
+                )
+            } else {
                 return Err(format!(
                     "unknown kill plan {text:?} (expected sigkill, sigterm, term-then-kill=5s, \
-                     int-group, kill-group or hup-group)"
-                ))
+                     int-group, kill-group, hup-group, own-exit (or none), close-stdin or \
+                     close-stdin-then-kill=5s)"
+                ));
             }
-        },
+        }
     };
     Ok(plan)
 }
@@ -156,6 +167,15 @@ mod tests {
         for plan in KillPlan::all(Duration::from_millis(1500)) {
             assert_eq!(kill_plan(&plan.name()).unwrap(), plan);
         }
+        for plan in [
+            KillPlan::own_exit(),
+            KillPlan::close_stdin(),
+            KillPlan::close_stdin_then_sigkill(Duration::from_millis(1500)),
+        ] {
+            assert_eq!(kill_plan(&plan.name()).unwrap(), plan);
+        }
+        assert_eq!(kill_plan("none"), Ok(KillPlan::own_exit()));
+        assert!(kill_plan("close-stdin-then-kill=0s").is_err());
         assert!(kill_plan("sigquit").is_err());
         assert!(kill_plan("term-then-kill=0s").is_err());
     }
