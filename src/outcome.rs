@@ -65,8 +65,19 @@ pub(crate) struct OutcomeParts {
     pub stdin_mode: &'static str,
     pub pipes: AgentPipes,
     pub exit_timeout: Duration,
-    /// The agent exited before it was ready (while its tree lived on).
-    pub exited_before_ready: bool,
+    /// How readiness was decided, to tell whether the agent exited before it.
+    pub ready_by: ReadyBy,
+}
+
+/// How readiness was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadyBy {
+    /// No condition: ready at the agent's exec, which comes before any exit.
+    Exec,
+    /// A stdout line, which the tracker orders against the agent's exit.
+    Line,
+    /// A condition the harness polled (port, file, delay): ready when it saw it.
+    Poll,
 }
 
 /// What the harness has observed since the kill; the report is built from it.
@@ -106,7 +117,7 @@ pub struct Outcome {
     stdin_mode: &'static str,
     pipes: AgentPipes,
     exit_timeout: Duration,
-    exited_before_ready: bool,
+    ready_by: ReadyBy,
 }
 
 impl fmt::Debug for Outcome {
@@ -166,7 +177,9 @@ impl Outcome {
             sid: parts.sentinel.pid(),
             state: 'X',
             comm: "?".into(),
-            cmdline: Vec::new(),
+            // Gone before it could be read (a launcher that exits at once): the command
+            // it was started with.
+            cmdline: vec![parts.command.clone()],
             start_ticks: 0,
             uid: u32::MAX,
             sig_ignored: 0,
@@ -208,7 +221,7 @@ impl Outcome {
             stdin_mode: parts.stdin_mode,
             pipes: parts.pipes,
             exit_timeout: parts.exit_timeout,
-            exited_before_ready: parts.exited_before_ready,
+            ready_by: parts.ready_by,
         }
     }
 
@@ -218,8 +231,20 @@ impl Outcome {
         Some(AgentExit::new(
             exit.status,
             exit.at.as_secs_f64() * 1000.0,
-            self.exited_before_ready,
+            self.exited_before_ready(),
         ))
+    }
+
+    /// True when the agent exited before it was ready while its tree lived on (a
+    /// launcher). Decided from the sentinel's reap time, which may reach the harness
+    /// after readiness was seen.
+    fn exited_before_ready(&self) -> bool {
+        let state = self.tracker.lock();
+        match self.ready_by {
+            ReadyBy::Exec => false,
+            ReadyBy::Line => state.ready_line_after_agent_exit,
+            ReadyBy::Poll => state.agent_exit().is_some_and(|e| e.at < self.ready_at),
+        }
     }
 
     /// True when the plan was [`KillPlan::own_exit`] and the agent did not exit within
@@ -358,7 +383,7 @@ impl Outcome {
                 .map(|e| describe_status(e.status))
         };
         let launcher = self
-            .exited_before_ready
+            .exited_before_ready()
             .then(|| {
                 self.tracker
                     .lock()
@@ -628,6 +653,7 @@ impl Outcome {
     /// The report of everything observed so far. When no survivor verdict was asked for
     /// yet, it looks at the tree now.
     pub fn report(&self) -> Report {
+        let before_ready = self.exited_before_ready();
         let needs_snapshot = self.observed().survivors.is_none();
         if needs_snapshot {
             let empty = self.tracker.lock().empty_at.is_some();
@@ -778,7 +804,7 @@ impl Outcome {
             stderr: state.stderr.clone(),
             agent_exit: state
                 .agent_exit()
-                .map(|e| AgentExit::new(e.status, ms(e.at), self.exited_before_ready)),
+                .map(|e| AgentExit::new(e.status, ms(e.at), before_ready)),
             exit_timeout_ms: self
                 .plan
                 .is_own_exit()

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::cgroup::{CgroupMode, ScenarioCgroup};
 use crate::error::Error;
 use crate::kill::{self, Ending, KillPlan, SignalForwarder};
-use crate::outcome::{Outcome, OutcomeParts};
+use crate::outcome::{Outcome, OutcomeParts, ReadyBy};
 use crate::pipes::{pipe_inode, AgentPipes};
 use crate::ports::{self, PortHolder};
 use crate::procs;
@@ -318,12 +318,6 @@ impl Scenario {
         // A first look at the agent now: a launcher may be gone by readiness.
         let agent_at_start = procs::ProcessInfo::read(agent);
         let ready_at = self.wait_ready(&tracker)?;
-        let exited_before_ready = {
-            let state = tracker.lock();
-            // A stdout line counts from when it was read, not from when the wait noticed.
-            let ready_moment = state.ready_line_at.unwrap_or(ready_at);
-            state.agent_exit().is_some_and(|e| e.at < ready_moment)
-        };
         // The tree at readiness: who was whose child, in which group, before anything
         // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.
@@ -398,7 +392,11 @@ impl Scenario {
                     Stdin::Null => "null",
                 }
             },
-            exited_before_ready,
+            ready_by: match &self.ready {
+                None => ReadyBy::Exec,
+                Some(Ready::StdoutLine(_)) => ReadyBy::Line,
+                Some(_) => ReadyBy::Poll,
+            },
             pipes,
             exit_timeout: self.exit_timeout,
         });

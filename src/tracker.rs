@@ -79,6 +79,9 @@ pub(crate) struct State {
     /// A prefix that makes the agent ready when a stdout line starts with it.
     pub ready_line: Option<String>,
     pub ready_line_at: Option<Duration>,
+    /// The ready line was read after the agent's exit had been applied: a descendant
+    /// wrote it (output is always drained before the events of the same wake-up).
+    pub ready_line_after_agent_exit: bool,
     /// Signals handed over by a [`SignalForwarder`](crate::SignalForwarder), not yet sent.
     pub forward: Vec<crate::kill::Signal>,
 }
@@ -268,6 +271,7 @@ fn drain(fd: &OwnedFd, buf: &mut [u8], mut take: impl FnMut(&[u8])) -> bool {
 /// Feeds output to its stream (end of file when `bytes` is empty), watching stdout for
 /// the readiness line.
 fn record_output(state: &mut State, is_stdout: bool, bytes: &[u8], now: Duration) {
+    let before = state.ready_line_at.is_some();
     let State {
         stdout,
         stderr,
@@ -285,6 +289,9 @@ fn record_output(state: &mut State, is_stdout: bool, bytes: &[u8], now: Duration
         stream.finish(&mut on_line);
     } else {
         stream.feed(bytes, &mut on_line);
+    }
+    if !before && state.ready_line_at.is_some() {
+        state.ready_line_after_agent_exit = state.agent_exit().is_some();
     }
 }
 

@@ -5,7 +5,10 @@
 //! orphan-check fixture NAME [ARGS...]               run a fixture (or --list them)
 //! orphan-check sweep [--run PREFIX] [--kill]        find (and end) leftovers of runs
 //! orphan-check matrix [--wrapper W]...              every fixture x wrapper x plan
+//! orphan-check wrap [--deadline D] -- CMD [ARGS...]  run CMD as is; fail if it leaks
 //! ```
+//!
+//! `wrap` passes CMD's exit status through; its own codes are in `wrap --help`.
 //!
 //! # Exit codes
 //!
@@ -27,6 +30,7 @@ mod parse;
 mod rng;
 mod run;
 mod sweep;
+mod wrap;
 
 use std::process::ExitCode;
 
@@ -63,6 +67,10 @@ enum Cmd {
     Sweep(sweep::Args),
     /// Run every escape fixture under each wrapper and kill plan; print what survived.
     Matrix(matrix::Args),
+    /// Run CMD with its stdio and exit status passed through; fail when a process it
+    /// started outlives it (a leak gate for test suites and nextest wrapper scripts).
+    #[command(after_help = wrap::EXIT_CODES)]
+    Wrap(wrap::Args),
 }
 
 /// How a subcommand ended, as an exit code.
@@ -72,6 +80,8 @@ pub enum Verdict {
     Clean,
     /// 1: something leaked.
     Leak,
+    /// Another code: `wrap` passing on its command's exit status.
+    Code(u8),
 }
 
 /// The harness could not do its job (exit code 2); the message is one line.
@@ -97,10 +107,12 @@ fn main() -> ExitCode {
         Cmd::Fixture(args) => fixture::main(args),
         Cmd::Sweep(args) => sweep::main(args),
         Cmd::Matrix(args) => matrix::main(args),
+        Cmd::Wrap(args) => wrap::main(args),
     };
     match result {
         Ok(Verdict::Clean) => ExitCode::SUCCESS,
         Ok(Verdict::Leak) => ExitCode::from(1),
+        Ok(Verdict::Code(code)) => ExitCode::from(code),
         Err(Fatal(message)) => {
             eprintln!("orphan-check: error: {message}");
             ExitCode::from(HARNESS_FAILED)
