@@ -14,3 +14,4 @@ mod lifeline;
 mod matrix;
 mod report;
 mod rstest_example;
+mod wrap;

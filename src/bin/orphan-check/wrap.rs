@@ -90,7 +90,8 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
         .forward_signals(&forwarder)
         .run()?;
     let survivors = outcome.survivors_after(args.deadline);
-    let exit = outcome.agent_exit();
+    // An agent that did not finish was killed by the harness: that is not its status.
+    let exit = outcome.agent_exit().filter(|_| !outcome.did_not_finish());
     let failed = outcome.did_not_finish() || !survivors.is_empty();
     let report = outcome.report();
     if failed {
