@@ -12,6 +12,7 @@ mod escapes;
 mod faults;
 mod lifeline;
 mod matrix;
+mod nextest_wrapper;
 mod report;
 mod rstest_example;
 mod wrap;
