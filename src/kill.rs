@@ -398,7 +398,7 @@ pub struct SentSignal {
     /// `SIGTERM`, …
     pub signal: &'static str,
     /// `agent`, `group`, `member` (a group member signalled one by one), or `forwarded`
-    /// (a signal the caller passed on to the agent's pid, see [`SignalForwarder`]).
+    /// (a signal the caller passed on to the agent's group, see [`SignalForwarder`]).
     pub target: &'static str,
     /// The pid (or process group id) it went to.
     pub to: i32,
@@ -425,7 +425,9 @@ pub struct PlanRecord {
 }
 
 /// Hands signals to a scenario that waits for its agent's own exit, which sends each to
-/// the agent's pid: how a wrapper passes a runner's SIGTERM on to the program it runs.
+/// the agent's process group (the agent leads it): how a wrapper passes a runner's
+/// SIGTERM, or a terminal's Ctrl-C, on to the program it runs and the children that
+/// stayed in its group.
 ///
 /// The library installs no signal handler; the caller catches the signals and calls
 /// [`SignalForwarder::forward`].
@@ -584,9 +586,14 @@ fn wait_for_own_exit(
         let done = state.agent_exit().is_some() || state.sentinel_gone;
         drop(state);
         for signal in pending {
-            send(sentinel, tracker, agent, signal, Target::Agent, record);
-            if let Some(last) = record.sent.last_mut() {
-                last.target = "forwarded";
+            // To the agent's group, as the runner's group signal or a terminal's Ctrl-C
+            // would have reached it without a wrapper (member by member once it is gone).
+            let from = record.sent.len();
+            send(sentinel, tracker, agent, signal, Target::Group, record);
+            for sent in &mut record.sent[from..] {
+                if sent.target == "group" {
+                    sent.target = "forwarded";
+                }
             }
         }
         if done {

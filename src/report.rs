@@ -349,6 +349,7 @@ impl fmt::Display for Report {
         if let Some(closed) = self.stdin_closed_ms {
             writeln!(f, "  stdin    closed at +{}", ms(closed))?;
         }
+        let by_member = self.signals.iter().any(|s| s.target == "member");
         let sent: Vec<String> = self
             .signals
             .iter()
@@ -361,6 +362,9 @@ impl fmt::Display for Report {
                     ms(s.at_ms),
                     match (s.delivered, s.target) {
                         (true, _) => "",
+                        (false, "group" | "forwarded") if by_member => {
+                            " (its leader is gone: signalled member by member)"
+                        }
                         (false, "group") => " (no process left in that group)",
                         (false, "agent")
                             if self.agent_exit.as_ref().is_some_and(|e| e.at_ms <= s.at_ms) =>

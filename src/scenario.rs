@@ -176,8 +176,8 @@ impl Scenario {
         self
     }
 
-    /// Signals handed to `forwarder` while the agent runs are sent to the agent's pid
-    /// (with [`KillPlan::own_exit`], during the wait for its exit).
+    /// Signals handed to `forwarder` while the agent runs are sent to the agent's process
+    /// group (with [`KillPlan::own_exit`], during the wait for its exit).
     pub fn forward_signals(mut self, forwarder: &SignalForwarder) -> Self {
         self.forwarder = Some(forwarder.clone());
         self

@@ -164,6 +164,40 @@ fn wrap_forwards_sigterm_to_cmd() {
 }
 
 #[test]
+fn wrap_forwards_sigterm_to_cmds_group_so_its_children_get_it_too() {
+    // A runner's group kill would have reached the shell's background listener too: the
+    // forwarded SIGTERM goes to CMD's group, so nothing is left (sent to CMD's pid only,
+    // the listener would survive and the wrapper report a leak).
+    let (mut c, tag) = oc(&[
+        "wrap",
+        "--",
+        "sh",
+        "-c",
+        &format!("{} --port 0 & wait", listener()),
+    ]);
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("ready"), "{line}");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{stderr}");
+    assert!(!stderr.contains("LEAK"), "{stderr}");
+    assert_nothing_left(&tag);
+}
+
+#[test]
 fn run_judges_setsid_http_server_as_a_leak_naming_the_server() {
     let python = Command::new("python3")
         .arg("--version")

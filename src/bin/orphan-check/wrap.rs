@@ -5,7 +5,8 @@
 //! process's own stdin, stdout and stderr (inherited descriptors, not captured copies, so
 //! `isatty` answers as it would without the wrapper), and the signals this process
 //! receives (SIGTERM, SIGINT, SIGHUP, SIGQUIT: a runner's timeout, Ctrl-C) are forwarded
-//! to CMD's pid. When CMD has exited, every process it started must be gone within
+//! to CMD's process group, which CMD leads: what a runner's group kill or a terminal's
+//! Ctrl-C would have reached without the wrapper. When CMD has exited, every process it started must be gone within
 //! `--deadline`; the wrapper then ends as CMD ended (the same exit code, or the same
 //! signal). When something outlives it, the report goes to stderr, the survivors are
 //! killed, and the exit code is 1 if CMD itself succeeded (CMD's own failure status is
