@@ -271,7 +271,7 @@ impl Scenario {
             source,
         })?;
         if let Some(forwarder) = &self.forwarder {
-            forwarder.attach(Some(tracker.mailbox()));
+            forwarder.attach(tracker.mailbox());
         }
         let run = self.watch(
             sentinel,
@@ -283,7 +283,7 @@ impl Scenario {
             watched,
         );
         if let Some(forwarder) = &self.forwarder {
-            forwarder.attach(None);
+            forwarder.close();
         }
         run
     }

@@ -28,8 +28,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use orphan_check::{
-    Error, Escape, ExampleAgent, FailureReason, Fixture, KillPlan, Ready, Scenario, Stdin, Stream,
-    Verdict,
+    Error, Escape, ExampleAgent, FailureReason, Fixture, KillPlan, Ready, Scenario, Signal,
+    SignalForwarder, Stdin, Stream, Verdict,
 };
 
 use crate::common::{pids_with_env, run_on_free_port, tag, DEADLINE};
@@ -171,6 +171,33 @@ fn own_exit_an_agent_that_never_exits_did_not_finish_and_is_cleaned_up() {
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["verdict"], "did_not_finish");
     assert_eq!(json["exit_timeout_ms"], 300);
+}
+
+#[test]
+fn own_exit_a_signal_forwarded_before_the_start_reaches_the_agent() {
+    // A runner's SIGTERM that comes while the scenario starts is kept, not lost: the
+    // listener dies of it (default action) instead of running into the exit timeout.
+    let forwarder = SignalForwarder::new();
+    assert!(forwarder.forward(Signal::Term));
+    let outcome = Scenario::new(Fixture::Listener.command())
+        .kill(KillPlan::own_exit())
+        .exit_timeout(Duration::from_secs(20))
+        .forward_signals(&forwarder)
+        .run()
+        .unwrap();
+    assert!(!outcome.did_not_finish());
+    assert_eq!(outcome.agent_exit().unwrap().signal, Some("SIGTERM"));
+    let report = outcome.report();
+    assert!(
+        report
+            .signals
+            .iter()
+            .any(|s| s.target == "forwarded" && s.signal == "SIGTERM" && s.delivered),
+        "{report}"
+    );
+    outcome.assert_no_survivors(DEADLINE);
+    // The scenario is over: nothing takes signals any more.
+    assert!(!forwarder.forward(Signal::Term));
 }
 
 // Launchers that exit before they are ready.

@@ -146,7 +146,16 @@ fn wrap_forwards_sigterm_to_cmd() {
     // The listener dies of SIGTERM; the wrapper, which caught it, forwards it and then
     // ends as the listener did. Without forwarding, the wrapper would die alone and the
     // listener would be killed by the sentinel's cleanup instead (SIGKILL).
-    let (mut c, tag) = oc(&["wrap", "--", &listener(), "--port", "0"]);
+    // The exit timeout bounds a broken forwarder: the listener would then run on.
+    let (mut c, tag) = oc(&[
+        "wrap",
+        "--exit-timeout",
+        "20s",
+        "--",
+        &listener(),
+        "--port",
+        "0",
+    ]);
     let mut child = c.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
@@ -170,6 +179,8 @@ fn wrap_forwards_sigterm_to_cmds_group_so_its_children_get_it_too() {
     // the listener would survive and the wrapper report a leak).
     let (mut c, tag) = oc(&[
         "wrap",
+        "--exit-timeout",
+        "20s",
         "--",
         "sh",
         "-c",
