@@ -92,6 +92,15 @@ pub enum Escape {
         /// The parent that died.
         parent: i32,
     },
+    /// The agent was a launcher that exited before it was ready (`setsid cmd`,
+    /// `nohup cmd &`, `pm2 start`) and left this process running on purpose.
+    LauncherExited {
+        /// How the launcher ended: "exit status 0".
+        agent_status: String,
+    },
+    /// Its stdin is a pipe with no writer left (the client is gone, or the harness
+    /// closed it), so its reads return end of file, and it did not exit.
+    StdinEofIgnored,
 }
 
 impl Escape {
@@ -128,6 +137,8 @@ impl Escape {
             Escape::ParentSurvived { .. } => "it goes when its parent goes: fix the parent's escape first",
             Escape::ParentDied { .. } => "follow the parent: prctl(PR_SET_PDEATHSIG, SIGTERM) at start (then check getppid() against the parent you expect), or poll the parent pid and exit when it changes, as gunicorn's workers do",
             Escape::ContainerInit => "run a real init as PID 1 (tini, dumb-init, docker run --init) that forwards signals and reaps, or install handlers for SIGTERM/SIGINT",
+            Escape::LauncherExited { .. } => "a launcher that returns at once hands its server to nobody: run the server in the foreground under the caller, or stop it explicitly (its pid file, `pm2 stop`, `docker stop`)",
+            Escape::StdinEofIgnored => "a stdio server must exit when a read of stdin returns end of file (its client is gone): treat EOF as shutdown",
         }
     }
 }
@@ -136,7 +147,7 @@ impl fmt::Display for Escape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Escape::NoCleanup => f.write_str("no cleanup: its parent died without stopping it and it was reparented (cause 1)"),
-            Escape::ExceptionPath { agent_status } => write!(f, "exception path: the agent exited on its own ({agent_status}) before the kill, skipping cleanup (cause 2)"),
+            Escape::ExceptionPath { agent_status } => write!(f, "exception path: the agent exited on its own ({agent_status}), skipping cleanup (cause 2)"),
             Escape::UngroupedSigkill => f.write_str("SIGKILL of an ungrouped tree: only the agent was killed; it was in the agent's group, so a group kill would have reached it (cause 3)"),
             Escape::ShellTrue { shell_pid } => write!(f, "shell=True: the signal reached the shell (pid {shell_pid}), not this child of it (cause 4)"),
             Escape::SlowShutdown { ports } => write!(f, "slow graceful shutdown: caught the signal and still holds port {} (cause 5)", join(ports)),
@@ -152,6 +163,8 @@ impl fmt::Display for Escape {
             Escape::ParentSurvived { parent } => write!(f, "its parent (pid {parent}) survived and keeps it"),
             Escape::ParentDied { parent } => write!(f, "its parent (pid {parent}) was killed and it did not follow: no PR_SET_PDEATHSIG, no parent-pid poll"),
             Escape::ContainerInit => f.write_str("PID 1 of a PID namespace: signals without a handler are dropped and none are forwarded to its children (cause 6)"),
+            Escape::LauncherExited { agent_status } => write!(f, "daemonized by a launcher that exited at once ({agent_status}), before the agent was ready"),
+            Escape::StdinEofIgnored => f.write_str("ignored end of file on stdin: its stdin pipe has no writer left, and it did not exit"),
         }
     }
 }
@@ -201,6 +214,10 @@ pub(crate) struct Context<'a> {
     sentinel: i32,
     /// How the agent ended when it exited on its own before the kill, with an error.
     agent_failed_before_kill: Option<String>,
+    /// How the agent ended when it exited before it was ready (a launcher).
+    launcher_exit: Option<String>,
+    /// Survivors whose stdin pipe has no writer left.
+    stdin_at_eof: std::collections::HashSet<i32>,
 }
 
 impl<'a> Context<'a> {
@@ -223,7 +240,22 @@ impl<'a> Context<'a> {
                 .collect(),
             sentinel,
             agent_failed_before_kill,
+            launcher_exit: None,
+            stdin_at_eof: Default::default(),
         }
+    }
+
+    /// The agent exited before it was ready, this way: its survivors were left by a
+    /// launcher.
+    pub(crate) fn launcher_exited(mut self, status: Option<String>) -> Self {
+        self.launcher_exit = status;
+        self
+    }
+
+    /// These survivors read a stdin pipe that has no writer left.
+    pub(crate) fn stdin_at_eof(mut self, pids: std::collections::HashSet<i32>) -> Self {
+        self.stdin_at_eof = pids;
+        self
     }
 }
 
@@ -254,6 +286,9 @@ pub(crate) fn escapes(
     }
     if p.pid_in_namespace == Some(1) {
         out.push(Escape::ContainerInit);
+    }
+    if cx.stdin_at_eof.contains(&p.pid) {
+        out.push(Escape::StdinEofIgnored);
     }
 
     // Did the plan's signal reach this process, and what did it do with it?
@@ -288,7 +323,7 @@ pub(crate) fn escapes(
         let lost_its_launcher = original.is_some_and(|o| {
             o.ppid != cx.agent.pid && o.ppid != cx.sentinel && !alive_pid(cx, o.ppid)
         });
-        if orphaned_before_kill || lost_its_launcher {
+        if (orphaned_before_kill || lost_its_launcher) && cx.launcher_exit.is_none() {
             out.push(Escape::Daemonized);
         } else {
             out.push(Escape::NewSession);
@@ -312,7 +347,12 @@ pub(crate) fn escapes(
             None => p.ppid == cx.sentinel,
         };
         let daemonized = out.iter().any(|e| matches!(e, Escape::Daemonized));
-        if orphaned_before_kill && !daemonized {
+        if let Some(status) = cx.launcher_exit.as_ref().filter(|_| orphaned_before_kill) {
+            // Not cause 1, 2 or 3: the launcher's whole job was to leave it running.
+            out.push(Escape::LauncherExited {
+                agent_status: status.clone(),
+            });
+        } else if orphaned_before_kill && !daemonized {
             match &cx.agent_failed_before_kill {
                 Some(status) => out.push(Escape::ExceptionPath {
                     agent_status: status.clone(),
@@ -342,7 +382,7 @@ pub(crate) fn escapes(
                 out.push(Escape::ExceptionPath {
                     agent_status: status.clone(),
                 });
-            } else if cx.plan.first_signal().as_raw() == libc::SIGKILL
+            } else if cx.plan.opening_signal() == Some(crate::kill::Signal::Kill)
                 && !cx.plan.targets_group()
                 && p.pgid == agent_group
             {

@@ -74,12 +74,15 @@ pub enum Error {
     },
 
     /// The agent did not become ready in time.
-    #[error("the agent was not ready after {}: waiting for {condition}{}", crate::kill::human(*.timeout), tails(.stdout, .stderr))]
+    #[error("the agent was not ready after {}: waiting for {condition}{}{}", crate::kill::human(*.timeout), exited_text(.agent_exit), tails(.stdout, .stderr))]
     NeverReady {
         /// The readiness condition.
         condition: String,
         /// The timeout.
         timeout: Duration,
+        /// When the agent itself had exited, though its tree lived on: "exit status 0 at
+        /// +12ms".
+        agent_exit: Option<String>,
         /// The agent's stdout.
         stdout: Box<OutputTail>,
         /// The agent's stderr.
@@ -106,6 +109,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn exited_text(exit: &Option<String>) -> String {
+    exit.as_ref().map_or_else(String::new, |e| {
+        format!(" (the agent itself exited, {e}; its descendants lived on)")
+    })
 }
 
 fn holder_text(holders: &[PortHolder]) -> String {

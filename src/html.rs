@@ -48,7 +48,7 @@ pub(crate) fn render(report: &Report) -> String {
     let mut page = String::with_capacity(64 * 1024);
     let verdict = match report.verdict {
         Verdict::Clean => "clean",
-        Verdict::Leak | Verdict::LostTrack => "leak",
+        Verdict::Leak | Verdict::LostTrack | Verdict::DidNotFinish => "leak",
     };
     let _ = write!(
         page,
@@ -85,6 +85,7 @@ fn header(page: &mut String, report: &Report) {
         Verdict::Clean => ("CLEAN", "clean"),
         Verdict::Leak => ("LEAK", "leak"),
         Verdict::LostTrack => ("LOST TRACK", "leak"),
+        Verdict::DidNotFinish => ("DID NOT FINISH", "leak"),
     };
     let mut what = Vec::new();
     let n = report.survivors.len();
@@ -112,6 +113,10 @@ fn header(page: &mut String, report: &Report) {
         Verdict::Clean => "Nothing survived".to_string(),
         Verdict::Leak if what.is_empty() => "Something leaked".to_string(),
         Verdict::Leak => what.join(" · "),
+        Verdict::DidNotFinish => {
+            "The agent did not exit by itself within its exit timeout; its tree was killed"
+                .to_string()
+        }
         Verdict::LostTrack => format!(
             "The sentinel died before its tree was empty: nothing proves it clean{}",
             if what.is_empty() {

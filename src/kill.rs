@@ -14,7 +14,7 @@ use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
 use crate::procs::{self, ProcessInfo};
 use crate::sentinel::{Command, SentinelHandle};
-use crate::tracker::Tracker;
+use crate::tracker::{Mailbox, Tracker};
 
 /// A signal the harness can send. Own type, so the public API does not expose a
 /// system-call crate's.
@@ -116,6 +116,22 @@ enum Plan {
         #[serde(rename = "grace_ms", serialize_with = "as_millis")]
         grace: Duration,
     },
+    // Endings that are not kills: no signal starts them.
+    /// The agent ends by itself; nothing is sent.
+    OwnExit,
+    /// The harness closes its end of the agent's stdin pipe; with a grace, SIGKILL
+    /// follows when the agent has not exited by then.
+    CloseStdin {
+        #[serde(rename = "grace_ms", serialize_with = "as_millis_opt")]
+        grace: Option<Duration>,
+    },
+}
+
+fn as_millis_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(d.as_millis() as u64),
+        None => s.serialize_none(),
+    }
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -134,9 +150,15 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 /// | [`KillPlan::sighup_group`] | SIGHUP to the agent's process group | the terminal closing |
 /// | [`KillPlan::parent_death`] | SIGKILL to the agent's launcher (its parent), not the agent | the IDE, terminal or supervisor that started the agent dying |
 /// | [`KillPlan::container_stop`] | SIGTERM to the container's PID 1, `grace`, then SIGKILL to it | `docker stop` |
+/// | [`KillPlan::own_exit`] | nothing: the agent exits by itself | a task done, a budget hit, an exception |
+/// | [`KillPlan::close_stdin`] | the harness closes the agent's stdin pipe | an MCP client or an editor going away |
+/// | [`KillPlan::close_stdin_then_sigkill`] | stdin closed, up to `grace` for the agent to exit, then SIGKILL | a client that waits, then kills |
 ///
 /// In container mode ([`Scenario::container`](crate::Scenario::container)) the pid plans
 /// reach the namespace's PID 1: [`KillPlan::sigkill`] is `docker kill`.
+///
+/// The last three are endings, not kills: for [`KillPlan::own_exit`] every deadline is
+/// counted from the agent's own exit (its reap by the sentinel).
 ///
 /// ```
 /// use orphan_check::KillPlan;
@@ -222,6 +244,35 @@ impl KillPlan {
         matches!(self.plan, Plan::ContainerStop { .. })
     }
 
+    /// No signal: the agent ends by itself (its task is done, it hit its budget, it
+    /// raised). The scenario waits for that exit up to
+    /// [`Scenario::exit_timeout`](crate::Scenario::exit_timeout); the verdicts count from
+    /// it. An agent that does not exit in time is a verdict of its own
+    /// ([`Verdict::DidNotFinish`](crate::Verdict::DidNotFinish)), and its tree is killed.
+    pub fn own_exit() -> Self {
+        KillPlan {
+            plan: Plan::OwnExit,
+        }
+    }
+
+    /// The harness closes its end of the agent's stdin pipe, as a client that goes away
+    /// does (an MCP client, an editor, a parent process reading the agent's answers).
+    /// A well-behaved stdio server exits on end of file. The scenario's stdin is then a
+    /// pipe ([`Stdin::Pipe`](crate::Stdin::Pipe)).
+    pub fn close_stdin() -> Self {
+        KillPlan {
+            plan: Plan::CloseStdin { grace: None },
+        }
+    }
+
+    /// The agent's stdin closed, then up to `grace` for it to exit, then SIGKILL to its
+    /// pid: a client that waits before it kills.
+    pub fn close_stdin_then_sigkill(grace: Duration) -> Self {
+        KillPlan {
+            plan: Plan::CloseStdin { grace: Some(grace) },
+        }
+    }
+
     /// Any signal to the agent or its group.
     pub fn signal(signal: Signal, target: Target) -> Self {
         KillPlan {
@@ -260,6 +311,9 @@ impl KillPlan {
             Plan::TermThenKill { grace } => format!("term-then-kill={}", human(grace)),
             Plan::ParentDeath => "parent-death".into(),
             Plan::ContainerStop { grace } => format!("docker-stop={}", human(grace)),
+            Plan::OwnExit => "own-exit".into(),
+            Plan::CloseStdin { grace: None } => "close-stdin".into(),
+            Plan::CloseStdin { grace: Some(g) } => format!("close-stdin-then-kill={}", human(g)),
         }
     }
 
@@ -287,6 +341,12 @@ impl KillPlan {
                 "SIGTERM to the container's PID 1, {} grace, then SIGKILL to it",
                 human(grace)
             ),
+            Plan::OwnExit => "no signal: the agent's own exit".into(),
+            Plan::CloseStdin { grace: None } => "end of file on the agent's stdin".into(),
+            Plan::CloseStdin { grace: Some(g) } => format!(
+                "end of file on the agent's stdin, {} grace, then SIGKILL to the agent's pid",
+                human(g)
+            ),
         }
     }
 
@@ -304,6 +364,11 @@ impl KillPlan {
             Plan::TermThenKill { .. } => "docker stop, systemd stop",
             Plan::ParentDeath => "the IDE, terminal or supervisor that started the agent dying",
             Plan::ContainerStop { .. } => "docker stop",
+            Plan::OwnExit => "a task done, a budget hit, an exception",
+            Plan::CloseStdin { grace: None } => "an MCP client or an editor going away",
+            Plan::CloseStdin { grace: Some(_) } => {
+                "a client that closes the pipe, waits, then kills"
+            }
         }
     }
 
@@ -318,20 +383,47 @@ impl KillPlan {
         )
     }
 
-    /// The first signal the plan sends.
+    /// The first signal the plan sends. For an ending that starts without a signal
+    /// ([`KillPlan::starts_with_signal`] is false) this is SIGKILL, the only signal it
+    /// may still send (after the grace, or to clean up an agent that did not finish).
     pub fn first_signal(&self) -> Signal {
         match self.plan {
             Plan::Once { signal, .. } => signal,
             Plan::TermThenKill { .. } | Plan::ContainerStop { .. } => Signal::Term,
-            Plan::ParentDeath => Signal::Kill,
+            Plan::ParentDeath | Plan::OwnExit | Plan::CloseStdin { .. } => Signal::Kill,
         }
     }
 
-    /// The grace period, for the plan that has one.
+    /// False for the endings that start without a signal: [`KillPlan::own_exit`],
+    /// [`KillPlan::close_stdin`], [`KillPlan::close_stdin_then_sigkill`].
+    pub fn starts_with_signal(&self) -> bool {
+        self.opening_signal().is_some()
+    }
+
+    /// The signal that starts the plan, if one does.
+    pub(crate) fn opening_signal(&self) -> Option<Signal> {
+        match self.plan {
+            Plan::OwnExit | Plan::CloseStdin { .. } => None,
+            _ => Some(self.first_signal()),
+        }
+    }
+
+    /// True for [`KillPlan::own_exit`].
+    pub fn is_own_exit(&self) -> bool {
+        matches!(self.plan, Plan::OwnExit)
+    }
+
+    /// True for the plans that close the agent's stdin.
+    pub fn closes_stdin(&self) -> bool {
+        matches!(self.plan, Plan::CloseStdin { .. })
+    }
+
+    /// The grace period, for the plans that have one.
     pub fn grace(&self) -> Option<Duration> {
         match self.plan {
             Plan::TermThenKill { grace } | Plan::ContainerStop { grace } => Some(grace),
-            Plan::Once { .. } | Plan::ParentDeath => None,
+            Plan::CloseStdin { grace } => grace,
+            Plan::Once { .. } | Plan::ParentDeath | Plan::OwnExit => None,
         }
     }
 }
@@ -360,8 +452,9 @@ pub struct SentSignal {
     /// `SIGTERM`, …
     pub signal: &'static str,
     /// `agent`, `group`, `member` (a group member signalled one by one), `launcher`
-    /// (the agent's parent, [`KillPlan::parent_death`]) or `pid1` (the container's
-    /// init).
+    /// (the agent's parent, [`KillPlan::parent_death`]), `pid1` (the container's
+    /// init), or `forwarded` (a signal the caller passed on to the agent's group, see
+    /// [`SignalForwarder`]).
     pub target: &'static str,
     /// The pid (or process group id) it went to.
     pub to: i32,
@@ -381,6 +474,104 @@ pub struct PlanRecord {
     pub agent_needed_sigkill: bool,
     /// True when the agent had exited on its own before the plan ran.
     pub agent_exited_before_kill: bool,
+    /// [`KillPlan::own_exit`]: the agent had not exited by the scenario's exit timeout
+    /// (its tree was then killed).
+    pub did_not_finish: bool,
+    /// When the harness closed the agent's stdin, ms since the start.
+    pub stdin_closed_at_ms: Option<f64>,
+}
+
+/// Hands signals to a scenario that waits for its agent's own exit, which sends each to
+/// the agent's process group (the agent leads it): how a wrapper passes a runner's
+/// SIGTERM, or a terminal's Ctrl-C, on to the program it runs and the children that
+/// stayed in its group.
+///
+/// The library installs no signal handler; the caller catches the signals and calls
+/// [`SignalForwarder::forward`].
+///
+/// ```
+/// use orphan_check::{KillPlan, Scenario, Signal, SignalForwarder};
+/// use std::process::Command;
+///
+/// let forwarder = SignalForwarder::new();
+/// let scenario = Scenario::new(Command::new("true"))
+///     .kill(KillPlan::own_exit())
+///     .forward_signals(&forwarder);
+/// let outcome = scenario.run()?;
+/// outcome.assert_no_survivors(std::time::Duration::from_secs(1));
+/// // The scenario is over: nothing to forward to.
+/// assert!(!forwarder.forward(Signal::Term));
+/// # Ok::<(), orphan_check::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SignalForwarder {
+    slot: std::sync::Arc<std::sync::Mutex<Slot>>,
+}
+
+/// Where forwarded signals go: the running scenario, or a queue until one runs.
+#[derive(Debug, Default)]
+struct Slot {
+    mailbox: Option<Mailbox>,
+    /// Signals that came before the agent was started: delivered once it is.
+    early: Vec<Signal>,
+    /// The scenario has ended: nothing will take signals any more.
+    closed: bool,
+}
+
+impl Default for SignalForwarder {
+    fn default() -> Self {
+        SignalForwarder::new()
+    }
+}
+
+impl SignalForwarder {
+    /// A forwarder for one scenario; signals given to it before the scenario starts are
+    /// kept for its agent.
+    pub fn new() -> Self {
+        SignalForwarder {
+            slot: std::sync::Arc::new(std::sync::Mutex::new(Slot::default())),
+        }
+    }
+
+    /// Passes `signal` to the scenario's agent. A signal that comes before the agent is
+    /// started is kept and delivered once it is, so a runner's early SIGTERM is not lost.
+    /// False once the scenario using this forwarder is over, or when none was given it.
+    pub fn forward(&self, signal: Signal) -> bool {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.closed {
+            return false;
+        }
+        match slot.mailbox.as_ref() {
+            Some(mailbox) => mailbox.post(signal),
+            None => slot.early.push(signal),
+        }
+        true
+    }
+
+    /// The agent runs: deliver what came early, and everything from now on.
+    pub(crate) fn attach(&self, mailbox: Mailbox) {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        for signal in slot.early.drain(..) {
+            mailbox.post(signal);
+        }
+        slot.mailbox = Some(mailbox);
+    }
+
+    /// The scenario is over.
+    pub(crate) fn close(&self) {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.mailbox = None;
+        slot.early.clear();
+        slot.closed = true;
+    }
+}
+
+/// What the endings that are not kills need from the scenario.
+pub(crate) struct Ending {
+    /// How long [`KillPlan::own_exit`] waits for the agent.
+    pub exit_timeout: Duration,
+    /// The harness's write end of the agent's stdin, when stdin is a pipe.
+    pub stdin: Option<std::os::fd::OwnedFd>,
 }
 
 /// How long to wait for the sentinel to acknowledge a command. It answers in
@@ -395,6 +586,7 @@ pub(crate) fn execute(
     tracker: &Tracker,
     agent: i32,
     container: bool,
+    ending: &mut Ending,
 ) -> PlanRecord {
     let mut record = PlanRecord {
         agent_exited_before_kill: tracker.lock().agent_exit().is_some(),
@@ -454,8 +646,79 @@ pub(crate) fn execute(
                     .is_some_and(|s| s.signal == "SIGKILL" && s.delivered);
             }
         }
+        Plan::OwnExit => wait_for_own_exit(sentinel, tracker, agent, ending, &mut record),
+        Plan::CloseStdin { grace } => {
+            // Dropping the harness's write end is the whole act: the agent (and whoever
+            // shares that pipe) reads end of file.
+            if ending.stdin.take().is_some() {
+                record.stdin_closed_at_ms = Some(tracker.clock.now().as_secs_f64() * 1000.0);
+            }
+            if let Some(grace) = grace {
+                let exited = tracker
+                    .wait_until(Instant::now() + grace, |s| {
+                        s.agent_exit().is_some() || s.sentinel_gone
+                    })
+                    .agent_exit()
+                    .is_some();
+                if !exited {
+                    send(
+                        sentinel,
+                        tracker,
+                        agent,
+                        Signal::Kill,
+                        Target::Agent,
+                        pid_label,
+                        &mut record,
+                    );
+                    record.agent_needed_sigkill = record
+                        .sent
+                        .last()
+                        .is_some_and(|s| s.signal == "SIGKILL" && s.delivered);
+                }
+            }
+        }
     }
     record
+}
+
+/// Waits for the agent to exit by itself, up to the exit timeout, passing on every
+/// signal a [`SignalForwarder`] hands over meanwhile.
+fn wait_for_own_exit(
+    sentinel: &SentinelHandle,
+    tracker: &Tracker,
+    agent: i32,
+    ending: &Ending,
+    record: &mut PlanRecord,
+) {
+    let deadline = Instant::now() + ending.exit_timeout;
+    loop {
+        let mut state = tracker.wait_until(deadline, |s| {
+            s.agent_exit().is_some() || s.sentinel_gone || !s.forward.is_empty()
+        });
+        let pending: Vec<Signal> = state.forward.drain(..).collect();
+        let done = state.agent_exit().is_some() || state.sentinel_gone;
+        drop(state);
+        for signal in pending {
+            // To the agent's group, as the runner's group signal or a terminal's Ctrl-C
+            // would have reached it without a wrapper (member by member once it is gone).
+            send(
+                sentinel,
+                tracker,
+                agent,
+                signal,
+                Target::Group,
+                "forwarded",
+                record,
+            );
+        }
+        if done {
+            return;
+        }
+        if Instant::now() >= deadline {
+            record.did_not_finish = true;
+            return;
+        }
+    }
 }
 
 fn send(

@@ -55,6 +55,7 @@ mod lost;
 mod netlink;
 mod outcome;
 mod output;
+mod pipes;
 mod ports;
 mod procs;
 mod ready;
@@ -70,16 +71,18 @@ pub use diagnosis::{Cleanup, Escape};
 pub use error::Error;
 pub use files::FileChange;
 pub use fixture::{fixture_dir, ExampleAgent, Fixture};
-pub use kill::{signal_name, KillPlan, PlanRecord, SentSignal, Signal, Target};
+pub use kill::{signal_name, KillPlan, PlanRecord, SentSignal, Signal, SignalForwarder, Target};
 pub use outcome::{describe_status, Failure, FailureReason, Outcome};
 pub use output::OutputTail;
+pub use pipes::Stream;
 pub use ports::{PortHolder, PortVerdict};
 pub use procs::ProcessInfo;
 pub use ready::Ready;
 pub use report::{
-    redact, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, SCHEMA_VERSION,
+    redact, AgentExit, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict,
+    SCHEMA_VERSION,
 };
-pub use scenario::Scenario;
+pub use scenario::{Scenario, Stdin};
 pub use sentinel::SentinelStart;
 pub use touch::{TouchMode, TouchRecord, TOUCH_LINE};
 

@@ -21,17 +21,19 @@ use crate::diagnosis::{self, Context};
 use crate::files::{self, DirWatch, FileChange};
 use crate::kill::{signal_name, KillPlan, PlanRecord};
 use crate::output::OutputTail;
+use crate::pipes::{self, AgentPipes};
 use crate::ports::{self, Listening, PortHolder, PortVerdict};
 use crate::procs::{self, ProcessInfo};
 use crate::ready::backoff;
 use crate::report::{
-    Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict, WrapperSummary,
-    SCHEMA_VERSION,
+    AgentExit, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict,
+    WrapperSummary, SCHEMA_VERSION,
 };
 use crate::scenario::{WrapperRole, MAX_DEADLINE};
 use crate::sentinel::SentinelHandle;
 use crate::touch::TouchRecord;
 use crate::tracker::Tracker;
+use std::os::fd::{AsFd, OwnedFd};
 
 /// Largest number of processes listed in a report's timeline.
 const TIMELINE_LIMIT: usize = 200;
@@ -70,6 +72,25 @@ pub(crate) struct OutcomeParts {
     pub plan_record: PlanRecord,
     pub dirs: DirWatch,
     pub cgroup: Option<ScenarioCgroup>,
+    /// The harness's write end of the agent's stdin pipe, when still open.
+    pub stdin: Option<OwnedFd>,
+    /// What the agent's stdin is, for the report: `null`, `pipe`, `inherited`.
+    pub stdin_mode: &'static str,
+    pub pipes: AgentPipes,
+    pub exit_timeout: Duration,
+    /// How readiness was decided, to tell whether the agent exited before it.
+    pub ready_by: ReadyBy,
+}
+
+/// How readiness was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadyBy {
+    /// No condition: ready at the agent's exec, which comes before any exit.
+    Exec,
+    /// A stdout line, which the tracker orders against the agent's exit.
+    Line,
+    /// A condition the harness polled (port, file, delay): ready when it saw it.
+    Poll,
 }
 
 /// What the harness has observed since the kill; the report is built from it.
@@ -113,6 +134,11 @@ pub struct Outcome {
     plan_record: PlanRecord,
     dirs: DirWatch,
     observed: Mutex<Observed>,
+    stdin: Mutex<Option<OwnedFd>>,
+    stdin_mode: &'static str,
+    pipes: AgentPipes,
+    exit_timeout: Duration,
+    ready_by: ReadyBy,
 }
 
 impl fmt::Debug for Outcome {
@@ -145,6 +171,9 @@ pub enum FailureReason {
     /// (see [`Verdict::LostTrack`](crate::Verdict::LostTrack)). The number is how many
     /// processes of the run the cgroup and the `ORPHAN_CHECK_RUN` marker still found.
     LostTrack(usize),
+    /// [`KillPlan::own_exit`]: the agent did not exit by itself within this timeout;
+    /// nothing can be said about what it would have left.
+    DidNotFinish(Duration),
 }
 
 /// A failed verdict. It owns the report, so a caller can still inspect everything.
@@ -202,7 +231,9 @@ impl Outcome {
             sid: parts.sentinel.pid(),
             state: 'X',
             comm: "?".into(),
-            cmdline: Vec::new(),
+            // Gone before it could be read (a launcher that exits at once): the command
+            // it was started with.
+            cmdline: vec![parts.command.clone()],
             start_ticks: 0,
             uid: u32::MAX,
             sig_ignored: 0,
@@ -253,7 +284,46 @@ impl Outcome {
                 seen,
                 ..Observed::default()
             }),
+            stdin: Mutex::new(parts.stdin),
+            stdin_mode: parts.stdin_mode,
+            pipes: parts.pipes,
+            exit_timeout: parts.exit_timeout,
+            ready_by: parts.ready_by,
         }
+    }
+
+    /// How and when the agent itself ended, once the sentinel reaped it.
+    pub fn agent_exit(&self) -> Option<AgentExit> {
+        let exit = self.tracker.lock().agent_exit()?;
+        Some(AgentExit::new(
+            exit.status,
+            exit.at.as_secs_f64() * 1000.0,
+            self.exited_before_ready(),
+        ))
+    }
+
+    /// True when the agent exited before it was ready while its tree lived on (a
+    /// launcher). Decided from the sentinel's reap time, which may reach the harness
+    /// after readiness was seen.
+    fn exited_before_ready(&self) -> bool {
+        let state = self.tracker.lock();
+        match self.ready_by {
+            ReadyBy::Exec => false,
+            ReadyBy::Line => state.ready_line_after_agent_exit,
+            ReadyBy::Poll => state.agent_exit().is_some_and(|e| e.at < self.ready_at),
+        }
+    }
+
+    /// True when the plan was [`KillPlan::own_exit`] and the agent did not exit within
+    /// the exit timeout (its tree was killed).
+    pub fn did_not_finish(&self) -> bool {
+        self.plan_record.did_not_finish
+    }
+
+    /// The failure every verdict is when the agent did not finish.
+    fn unfinished(&self) -> Option<Failure> {
+        self.did_not_finish()
+            .then(|| self.failure(FailureReason::DidNotFinish(self.exit_timeout)))
     }
 
     /// The agent's pid.
@@ -467,11 +537,23 @@ impl Outcome {
         let now = self.tracker.clock.now();
         let agent_failed = {
             let state = self.tracker.lock();
+            // Before the kill, or as the ending itself (its own exit, unprompted).
+            let own = self.plan.is_own_exit() && self.plan_record.sent.is_empty();
             state
                 .agent_exit()
-                .filter(|e| e.at <= self.kill_started_at && e.status != 0)
+                .filter(|e| (e.at <= self.kill_started_at || own) && e.status != 0)
                 .map(|e| describe_status(e.status))
         };
+        let launcher = self
+            .exited_before_ready()
+            .then(|| {
+                self.tracker
+                    .lock()
+                    .agent_exit()
+                    .map(|e| describe_status(e.status))
+            })
+            .flatten();
+        let stdin_at_eof = self.stdin_at_eof(&alive);
         // The diagnosis reasons about the process the plan signalled (the group leader).
         let cx = Context::new(
             &self.plan,
@@ -480,7 +562,9 @@ impl Outcome {
             &alive,
             sentinel,
             agent_failed,
-        );
+        )
+        .launcher_exited(launcher)
+        .stdin_at_eof(stdin_at_eof);
         let mut observed = self.observed();
         let survivors = alive
             .iter()
@@ -502,6 +586,11 @@ impl Outcome {
                     procs::carries_marker(p.pid, &self.run_id)
                 };
                 let escapes = diagnosis::escapes(p, &ports, marker, &cx);
+                let holds_pipes = if detailed && !p.is_zombie() {
+                    pipes::agent_streams_held(p.pid, &self.pipes)
+                } else {
+                    Vec::new()
+                };
                 let missed_by = diagnosis::missed_by(p, marker, &cx);
                 let entry = observed
                     .seen
@@ -515,10 +604,46 @@ impl Outcome {
                     hints: escapes.iter().map(|e| e.hint()).collect(),
                     escapes,
                     missed_by,
+                    holds_pipes,
                 }
             })
             .collect();
         survivors
+    }
+
+    /// Survivors whose stdin is a pipe nobody can write any more: nothing of the tree
+    /// holds a write end, and it is not the harness's open stdin pipe nor the caller's
+    /// own stdin (whose writer is outside the tree).
+    fn stdin_at_eof(&self, alive: &[ProcessInfo]) -> HashSet<i32> {
+        let readers: Vec<(i32, u64)> = alive
+            .iter()
+            .take(DETAIL_LIMIT)
+            .filter(|p| !p.is_zombie())
+            .filter_map(|p| Some((p.pid, pipes::stdin_pipe(p.pid)?)))
+            .collect();
+        if readers.is_empty() {
+            return HashSet::new();
+        }
+        let pids: Vec<i32> = alive.iter().map(|p| p.pid).collect();
+        let written = pipes::pipes_written_by(&pids);
+        let harness_writes = self
+            .stdin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+            .then_some(self.pipes.stdin)
+            .flatten();
+        let callers = pipes::pipe_inode(std::io::stdin().as_fd());
+        let ours = self.pipes.stdin;
+        readers
+            .into_iter()
+            .filter(|(_, inode)| {
+                !written.contains(inode)
+                    && Some(*inode) != harness_writes
+                    && (Some(*inode) == ours || Some(*inode) != callers)
+            })
+            .map(|(pid, _)| pid)
+            .collect()
     }
 
     /// Panics with the report when any descendant is alive `deadline` after the kill.
@@ -533,6 +658,9 @@ impl Outcome {
     pub fn check_no_survivors(&self, deadline: Duration) -> Result<&Outcome, Failure> {
         if deadline.is_zero() || deadline > MAX_DEADLINE {
             return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
+        }
+        if let Some(failure) = self.unfinished() {
+            return Err(failure);
         }
         let survivors = self.survivors_after(deadline);
         if self.lost_track() {
@@ -638,6 +766,9 @@ impl Outcome {
         if deadline.is_zero() || deadline > MAX_DEADLINE {
             return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
         }
+        if let Some(failure) = self.unfinished() {
+            return Err(failure);
+        }
         if self.port_verdict(port, deadline).free {
             Ok(self)
         } else {
@@ -685,6 +816,9 @@ impl Outcome {
         if deadline.is_zero() || deadline > MAX_DEADLINE {
             return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
         }
+        if let Some(failure) = self.unfinished() {
+            return Err(failure);
+        }
         let changes = self.writes_after_kill(dir.as_ref(), deadline);
         if changes.is_empty() {
             Ok(self)
@@ -696,6 +830,7 @@ impl Outcome {
     /// The report of everything observed so far. When no survivor verdict was asked for
     /// yet, it looks at the tree now.
     pub fn report(&self) -> Report {
+        let before_ready = self.exited_before_ready();
         let needs_snapshot = self.observed().survivors.is_none();
         if needs_snapshot {
             let empty = self.tracker.lock().empty_at.is_some();
@@ -821,6 +956,8 @@ impl Outcome {
             schema_version: SCHEMA_VERSION,
             verdict: if lost_track {
                 Verdict::LostTrack
+            } else if self.did_not_finish() {
+                Verdict::DidNotFinish
             } else if leak {
                 Verdict::Leak
             } else {
@@ -871,6 +1008,15 @@ impl Outcome {
             }),
             container,
             touched: self.touched.clone(),
+            agent_exit: state
+                .agent_exit()
+                .map(|e| AgentExit::new(e.status, ms(e.at), before_ready)),
+            exit_timeout_ms: self
+                .plan
+                .is_own_exit()
+                .then_some(self.exit_timeout.as_millis() as u64),
+            stdin: self.stdin_mode,
+            stdin_closed_ms: self.plan_record.stdin_closed_at_ms,
         }
     }
 

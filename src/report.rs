@@ -14,7 +14,7 @@
 //! | --- | --- | --- |
 //! | `schema` | string | always `"orphan-check/report"` |
 //! | `schema_version` | integer | `1`; bumped on any incompatible change |
-//! | `verdict` | `"clean"` \| `"leak"` | leak when anything survived, a port is held, or files were written |
+//! | `verdict` | `"clean"` \| `"leak"` \| `"did_not_finish"` | leak when anything survived, a port is held, or files were written; `did_not_finish` when the `own-exit` plan's agent was still running at the exit timeout |
 //! | `command`, `run_id`, `ready` | string | what ran, its `ORPHAN_CHECK_RUN`, the readiness condition |
 //! | `plan` | object | `name` (CLI token), `does`, `simulates` |
 //! | `agent_pid` | integer | the agent's pid |
@@ -22,7 +22,7 @@
 //! | `kill_after_ms` | integer | the delay asked for between readiness and the kill |
 //! | `deadline_ms` | integer \| null | the survivor deadline last checked |
 //! | `oracles` | array of string | `subreaper`, `cgroup`, `env-marker`: what was used |
-//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `sig_pending`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints` |
+//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `sig_pending`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints`, `holds_pipes` |
 //! | `ports` | array | `port`, `free`, `checked_after_kill_ms`, `holders` (`pid`, `command`, `descendant`), `first_held_ms` (when it was first seen held, since the start, or null) |
 //! | `files` | array | `path`, `change`, `writers` |
 //! | `signals` | array | `signal`, `target`, `to`, `at_ms`, `delivered` |
@@ -32,6 +32,10 @@
 //! | `quiet_after_kill_ms` | number \| null | when the tree was empty, after the kill |
 //! | `cost` | object \| null | `cpu_usec`, `memory_bytes` of the scenario's cgroup |
 //! | `stdout`, `stderr` | object | `head`, `tail` (arrays of lines), `omitted` |
+//! | `agent_exit` | object \| null | how the agent itself ended: `at_ms`, `how`, `code` (integer \| null), `signal` (string \| null), `signal_number` (integer \| null), `before_ready` (bool: a launcher that exited while its tree lived on) |
+//! | `exit_timeout_ms` | integer \| null | `own-exit` plan only: how long the agent was given to exit by itself |
+//! | `stdin` | string | the agent's stdin: `null`, `pipe` or `inherited` |
+//! | `stdin_closed_ms` | number \| null | when the harness closed the stdin pipe |
 //!
 //! Members present only when they apply (absent otherwise, so older readers see the same
 //! objects):
@@ -46,6 +50,14 @@
 //! In container mode the verdict is also `leak` when a graceful stop (SIGTERM first) was
 //! not graceful: PID 1 needed the grace's SIGKILL, or a process inside died by the
 //! namespace's SIGKILL.
+//!
+//! Added within version 1 (absent from older reports): `agent_exit`, `exit_timeout_ms`,
+//! `stdin`, `stdin_closed_ms`, the survivors' `holds_pipes` (array of `stdin`, `stdout`,
+//! `stderr`: the agent's pipes it still holds), the `verdict` values `did_not_finish` and
+//! `lost_track`, the
+//! plan names `own-exit`, `close-stdin`, `close-stdin-then-kill=5s`, the signal target
+//! `forwarded`, and the escape kinds `launcher_exited` (`agent_status`) and
+//! `stdin_eof_ignored`.
 
 use serde::Serialize;
 use std::fmt;
@@ -55,6 +67,7 @@ use crate::diagnosis::{Cleanup, Escape};
 use crate::files::FileChange;
 use crate::kill::SentSignal;
 use crate::output::OutputTail;
+use crate::pipes::Stream;
 use crate::ports::PortVerdict;
 use crate::procs::ProcessInfo;
 use crate::touch::TouchRecord;
@@ -62,9 +75,10 @@ use crate::touch::TouchRecord;
 /// The schema version of the JSON form.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Clean or leak.
+/// Clean or leak (or, for an agent that had to end by itself, did not finish).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// Nothing survived, every watched port is free, no file was written.
     Clean,
@@ -75,6 +89,41 @@ pub enum Verdict {
     /// prove the tree empty. Never clean. The survivors listed are what the cgroup and
     /// the `ORPHAN_CHECK_RUN` marker still find.
     LostTrack,
+    /// [`KillPlan::own_exit`](crate::KillPlan::own_exit): the agent did not exit by
+    /// itself within the exit timeout, so nothing could be judged; its tree was killed.
+    /// Never clean.
+    DidNotFinish,
+}
+
+/// How the agent itself ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentExit {
+    /// When the sentinel reaped it, ms since the start.
+    pub at_ms: f64,
+    /// "exit status 0", "killed by SIGTERM".
+    pub how: String,
+    /// Its exit code, when it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, when one did: `SIGTERM`, …
+    pub signal: Option<&'static str>,
+    /// The raw number of that signal.
+    pub signal_number: Option<i32>,
+    /// True when it exited before it was ready, while its tree lived on (a launcher).
+    pub before_ready: bool,
+}
+
+impl AgentExit {
+    pub(crate) fn new(status: i32, at_ms: f64, before_ready: bool) -> Self {
+        let signalled = libc::WIFSIGNALED(status);
+        AgentExit {
+            at_ms,
+            how: crate::outcome::describe_status(status),
+            code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+            signal: signalled.then(|| crate::kill::signal_name(libc::WTERMSIG(status))),
+            signal_number: signalled.then(|| libc::WTERMSIG(status)),
+            before_ready,
+        }
+    }
 }
 
 /// The kill plan, as the report states it.
@@ -106,6 +155,8 @@ pub struct Survivor {
     pub missed_by: Vec<Cleanup>,
     /// One line toward the fix per escape.
     pub hints: Vec<&'static str>,
+    /// The agent's stdio pipes it still holds.
+    pub holds_pipes: Vec<Stream>,
 }
 
 impl Survivor {
@@ -235,6 +286,15 @@ pub struct Report {
     /// The file changed after the kill to provoke a watcher.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub touched: Option<TouchRecord>,
+    /// How the agent itself ended, when it did.
+    pub agent_exit: Option<AgentExit>,
+    /// [`KillPlan::own_exit`](crate::KillPlan::own_exit): how long the agent was given
+    /// to exit by itself, ms.
+    pub exit_timeout_ms: Option<u64>,
+    /// The agent's stdin: `null`, `pipe` or `inherited`.
+    pub stdin: &'static str,
+    /// When the harness closed the agent's stdin pipe, ms since the start.
+    pub stdin_closed_ms: Option<f64>,
 }
 
 impl Report {
@@ -281,9 +341,10 @@ impl Report {
         crate::html::render(self)
     }
 
-    /// True for a leak.
+    /// True for every verdict but clean (a leak, lost track, an agent that did not
+    /// finish): each fails.
     pub fn is_leak(&self) -> bool {
-        self.verdict == Verdict::Leak
+        self.verdict != Verdict::Clean
     }
 
     /// True when the harness lost track of the tree (see [`Verdict::LostTrack`]).
@@ -331,6 +392,12 @@ impl Report {
             }
         }
         match self.verdict {
+            Verdict::DidNotFinish => format!(
+                "orphan-check: DID NOT FINISH: the agent did not exit by itself within {}; its tree was killed, nothing could be judged",
+                crate::kill::human(std::time::Duration::from_millis(
+                    self.exit_timeout_ms.unwrap_or(0)
+                ))
+            ),
             Verdict::Clean => format!(
                 "orphan-check: CLEAN: nothing survived {} ({})",
                 self.plan.does, self.plan.simulates
@@ -369,7 +436,19 @@ impl fmt::Display for Report {
         writeln!(f, "{}", self.headline())?;
         writeln!(f, "  command  {}", self.command)?;
         writeln!(f, "  run      ORPHAN_CHECK_RUN={}", self.run_id)?;
+        if let Some(exit) = self.agent_exit.as_ref().filter(|e| e.before_ready) {
+            writeln!(
+                f,
+                "  exited   the agent itself at +{} ({}), before it was ready; its tree lived on",
+                ms(exit.at_ms),
+                exit.how
+            )?;
+        }
         writeln!(f, "  ready    at +{} ({})", ms(self.ready_ms), self.ready)?;
+        if let Some(closed) = self.stdin_closed_ms {
+            writeln!(f, "  stdin    closed at +{}", ms(closed))?;
+        }
+        let by_member = self.signals.iter().any(|s| s.target == "member");
         let sent: Vec<String> = self
             .signals
             .iter()
@@ -382,17 +461,39 @@ impl fmt::Display for Report {
                     ms(s.at_ms),
                     match (s.delivered, s.target) {
                         (true, _) => "",
+                        (false, "group" | "forwarded") if by_member => {
+                            " (its leader is gone: signalled member by member)"
+                        }
                         (false, "group") => " (no process left in that group)",
+                        (false, "agent")
+                            if self.agent_exit.as_ref().is_some_and(|e| e.at_ms <= s.at_ms) =>
+                        {
+                            " (already gone: the agent had exited, nothing to signal)"
+                        }
                         (false, _) => " (already gone)",
                     }
                 )
             })
             .collect();
+        let unsent = match (&self.agent_exit, self.exit_timeout_ms) {
+            (_, Some(_)) if self.verdict == Verdict::DidNotFinish => {
+                "no signal: still running at the exit timeout".to_string()
+            }
+            (Some(exit), Some(_)) => {
+                format!(
+                    "no signal: the agent exited by itself at +{} ({})",
+                    ms(exit.at_ms),
+                    exit.how
+                )
+            }
+            _ if self.stdin_closed_ms.is_some() => "no signal: its stdin was closed".to_string(),
+            _ => "no signal could be sent".to_string(),
+        };
         writeln!(
             f,
             "  killed   {}",
             if sent.is_empty() {
-                "no signal could be sent".into()
+                unsent
             } else {
                 sent.join(", ")
             }
@@ -676,6 +777,9 @@ impl Report {
             if !s.missed_by.is_empty() {
                 let m: Vec<String> = s.missed_by.iter().map(ToString::to_string).collect();
                 writeln!(f, "  {pad}   missed by: {}", m.join("; "))?;
+            }
+            for stream in &s.holds_pipes {
+                writeln!(f, "  {pad}   {}", stream.consequence())?;
             }
             for h in &s.hints {
                 writeln!(f, "  {pad}   hint: {h}")?;

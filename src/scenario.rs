@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::{CgroupMode, ScenarioCgroup};
 use crate::error::Error;
-use crate::kill::{self, KillPlan};
-use crate::outcome::{Outcome, OutcomeParts};
+use crate::kill::{self, Ending, KillPlan, SignalForwarder};
+use crate::outcome::{Outcome, OutcomeParts, ReadyBy};
+use crate::pipes::{pipe_inode, AgentPipes};
 use crate::ports::{self, PortHolder};
 use crate::procs;
 use crate::ready::{backoff, Ready};
@@ -23,6 +24,8 @@ use crate::sentinel::{self, Launch, LaunchStage, Namespaces, SentinelStart};
 use crate::touch::{self, TouchMode, TouchRecord};
 use crate::tracker::{Clock, Tracker};
 use crate::RUN_ENV;
+use rustix::pipe::{pipe_with, PipeFlags};
+use std::os::fd::AsFd;
 
 /// The longest delay or deadline the harness accepts: beyond this it is a mistake.
 pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(3600);
@@ -56,6 +59,10 @@ pub struct Scenario {
     init: Option<Command>,
     touch: Option<PathBuf>,
     touch_mode: TouchMode,
+    exit_timeout: Duration,
+    stdin: Option<Stdin>,
+    inherit_stdio: bool,
+    forwarder: Option<SignalForwarder>,
 }
 
 /// The process the harness puts between the sentinel and the agent, when there is one.
@@ -74,6 +81,23 @@ impl WrapperRole {
             WrapperRole::Init => "init",
         }
     }
+}
+
+/// What the agent's stdin is.
+///
+/// The default is [`Stdin::Null`], unless the plan closes stdin
+/// ([`KillPlan::close_stdin`]), which needs [`Stdin::Pipe`]: an agent that reads its
+/// stdin (a REPL, `cat`, a stdio server) then sees end of file at once, as under `nohup`
+/// or a CI job, and no scenario changes meaning because a pipe it never asked for stays
+/// open until the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stdin {
+    /// `/dev/null`: reads return end of file at once.
+    Null,
+    /// A pipe whose only write end the harness holds (nothing is written to it). It is
+    /// closed by the stdin plans, or when the outcome is dropped.
+    Pipe,
 }
 
 impl Scenario {
@@ -95,6 +119,10 @@ impl Scenario {
             init: None,
             touch: None,
             touch_mode: TouchMode::Rewrite,
+            exit_timeout: Duration::from_secs(30),
+            stdin: None,
+            inherit_stdio: false,
+            forwarder: None,
         }
     }
 
@@ -198,6 +226,35 @@ impl Scenario {
         self
     }
 
+    /// How long [`KillPlan::own_exit`] waits for the agent to exit by itself (default
+    /// 30 s). An agent still running then is a verdict of its own
+    /// ([`Verdict::DidNotFinish`](crate::Verdict::DidNotFinish)) and its tree is killed.
+    pub fn exit_timeout(mut self, timeout: Duration) -> Self {
+        self.exit_timeout = timeout;
+        self
+    }
+
+    /// The agent's stdin (default: see [`Stdin`]).
+    pub fn stdin(mut self, stdin: Stdin) -> Self {
+        self.stdin = Some(stdin);
+        self
+    }
+
+    /// The agent gets the caller's own stdin, stdout and stderr (so `isatty` holds, and
+    /// its output goes where the caller's goes); nothing is captured, so a stdout-line
+    /// readiness cannot be used. For a wrapper that must be transparent.
+    pub fn inherit_stdio(mut self) -> Self {
+        self.inherit_stdio = true;
+        self
+    }
+
+    /// Signals handed to `forwarder` while the agent runs are sent to the agent's process
+    /// group (with [`KillPlan::own_exit`], during the wait for its exit).
+    pub fn forward_signals(mut self, forwarder: &SignalForwarder) -> Self {
+        self.forwarder = Some(forwarder.clone());
+        self
+    }
+
     /// Launches the agent under a sentinel, waits for readiness, and runs the kill plan.
     ///
     /// Every error leaves nothing of the scenario running.
@@ -258,9 +315,31 @@ impl Scenario {
             launch.namespaces = Some(namespaces()?);
         }
 
+        let io_error = |what| move |source| Error::Io { what, source };
+        let mut stdin_writer = None;
+        if self.inherit_stdio {
+            launch.stdin = Some(
+                std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(io_error("could not pass on the caller's stdin"))?,
+            );
+            launch.inherit_output = true;
+        } else if self.stdin_mode() == Stdin::Pipe {
+            let (read_end, write_end) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::Io {
+                what: "could not make the agent's stdin pipe",
+                source: e.into(),
+            })?;
+            launch.stdin = Some(read_end);
+            stdin_writer = Some(write_end);
+        }
+
         let clock = Clock::start();
         let start_deadline = Instant::now() + self.ready_timeout;
-        let spawned = match sentinel::spawn(&launch, self.sentinel_start, start_deadline) {
+        let spawned = sentinel::spawn(&launch, self.sentinel_start, start_deadline);
+        // The sentinel has its copies; the harness keeps only the write end of stdin.
+        drop(launch);
+        let spawned = match spawned {
             Ok(Ok(spawned)) => spawned,
             Ok(Err((stage, errno))) => {
                 return Err(launch_error(stage, errno, &top_program, container));
@@ -280,6 +359,19 @@ impl Scenario {
             }
         };
         let sentinel = spawned.sentinel;
+        let pipes = AgentPipes {
+            stdin: stdin_writer.as_ref().and_then(|fd| pipe_inode(fd.as_fd())),
+            stdout: if self.inherit_stdio {
+                pipe_inode(std::io::stdout().as_fd())
+            } else {
+                pipe_inode(spawned.stdout.as_fd())
+            },
+            stderr: if self.inherit_stdio {
+                pipe_inode(std::io::stderr().as_fd())
+            } else {
+                pipe_inode(spawned.stderr.as_fd())
+            },
+        };
         let tracker = Tracker::start(
             spawned.events,
             spawned.stdout,
@@ -291,7 +383,40 @@ impl Scenario {
             what: "could not start the output reader",
             source,
         })?;
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.attach(tracker.mailbox());
+        }
+        let run = self.watch(
+            sentinel,
+            tracker,
+            pipes,
+            stdin_writer,
+            run_id,
+            cgroup,
+            watched,
+            container,
+            wrapper.map(|(role, _)| role),
+        );
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.close();
+        }
+        run
+    }
 
+    /// The agent is started: wait for readiness, run the plan, hand over the outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn watch(
+        &self,
+        sentinel: sentinel::SentinelHandle,
+        tracker: Tracker,
+        pipes: AgentPipes,
+        stdin_writer: Option<std::os::fd::OwnedFd>,
+        run_id: String,
+        cgroup: Option<ScenarioCgroup>,
+        watched: Vec<u16>,
+        container: bool,
+        wrapper: Option<WrapperRole>,
+    ) -> Result<Outcome, Error> {
         let agent = {
             // The sentinel reports the agent within microseconds of its exec; only a
             // machine under extreme load takes long. Bounded by the readiness timeout.
@@ -307,17 +432,21 @@ impl Scenario {
                 source: std::io::Error::other("no agent"),
             })
         };
-        let ready = agent.and_then(|agent| Ok((agent, self.wait_ready(&tracker)?)));
+        let ready = agent.and_then(|agent| {
+            // A first look at the agent now: a launcher may be gone by readiness.
+            let at_start = procs::ProcessInfo::read(agent);
+            Ok((agent, at_start, self.wait_ready(&tracker)?))
+        });
         if ready.is_err() && tracker.lock().sentinel_gone {
             // Something killed the sentinel: no lifeline will end the tree it started.
             crate::lost::end(&run_id, cgroup.as_ref(), Duration::from_secs(5));
         }
-        let (agent, ready_at) = ready?;
+        let (agent, agent_at_start, ready_at) = ready?;
         // With a wrapper, the sentinel's child is the wrapper; the agent is its child
         // once that has exec'd.
         let top = agent;
-        let wrapped_agent = match &wrapper {
-            Some((role, _)) => Some(self.wait_for_wrapped_agent(&tracker, top, *role)?),
+        let wrapped_agent = match wrapper {
+            Some(role) => Some(self.wait_for_wrapped_agent(&tracker, top, role)?),
             None => None,
         };
         // The tree at readiness: who was whose child, in which group, before anything
@@ -336,7 +465,10 @@ impl Scenario {
         let top_info = before_kill
             .iter()
             .find(|p| p.pid == top && (p.ppid == sentinel.pid() || lost))
-            .cloned();
+            .cloned()
+            // A launcher may be gone by readiness: its first look, taken while it
+            // was still the sentinel's unreaped child.
+            .or(agent_at_start.filter(|p| p.ppid == sentinel.pid()));
         if !self.kill_after.is_zero() {
             tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
             // Add what was born during the delay; keep the first sighting of the rest.
@@ -346,6 +478,7 @@ impl Scenario {
                 }
             }
         }
+        let clock = tracker.clock;
         // In container mode the processes inside are not the sentinel's children: watch
         // how each ends through a pidfd opened while it lives.
         let namespace_watch = if container {
@@ -363,8 +496,26 @@ impl Scenario {
             })
             .collect();
         let kill_started_at = clock.now();
-        let plan_record = kill::execute(&self.plan, &sentinel, &tracker, top, container);
-        let killed_at = clock.now();
+        let mut ending = Ending {
+            exit_timeout: self.exit_timeout,
+            stdin: stdin_writer,
+        };
+        let plan_record =
+            kill::execute(&self.plan, &sentinel, &tracker, top, container, &mut ending);
+        let agent_exit_at = tracker.lock().agent_exit().map(|e| e.at);
+        let killed_at = match agent_exit_at {
+            // Its own exit is the ending: every deadline counts from the agent's reap.
+            Some(at) if self.plan.is_own_exit() => at,
+            _ => clock.now(),
+        };
+        if plan_record.did_not_finish {
+            // What ran until the timeout is the tree the report shows before cleanup.
+            for p in procs::subtree(sentinel.pid()) {
+                if !before_kill.iter().any(|b| b.same_process(&p)) {
+                    before_kill.push(p);
+                }
+            }
+        }
         // Files are recorded once the plan has run: a write already in flight when the
         // signal arrived is not a write "after the kill".
         let mut dirs_before = crate::files::DirWatch::start(&self.dirs);
@@ -381,7 +532,7 @@ impl Scenario {
             }
         });
 
-        Ok(Outcome::new(OutcomeParts {
+        let outcome = Outcome::new(OutcomeParts {
             command: display_command(&self.command),
             run_id,
             plan: self.plan,
@@ -395,7 +546,7 @@ impl Scenario {
             agent: wrapped_agent.as_ref().map_or(top, |a| a.pid),
             agent_info: wrapped_agent.or_else(|| top_info.clone()),
             top: top_info,
-            wrapper: wrapper.map(|(role, _)| role),
+            wrapper,
             container,
             namespace_watch,
             touched,
@@ -409,7 +560,37 @@ impl Scenario {
             plan_record,
             dirs: dirs_before,
             cgroup,
-        }))
+            stdin: ending.stdin,
+            stdin_mode: if self.inherit_stdio {
+                "inherited"
+            } else {
+                match self.stdin_mode() {
+                    Stdin::Pipe => "pipe",
+                    Stdin::Null => "null",
+                }
+            },
+            ready_by: match &self.ready {
+                None => ReadyBy::Exec,
+                Some(Ready::StdoutLine(_)) => ReadyBy::Line,
+                Some(_) => ReadyBy::Poll,
+            },
+            pipes,
+            exit_timeout: self.exit_timeout,
+        });
+        if outcome.plan_record().did_not_finish {
+            // The agent did not finish: its tree is cleaned up now, and the report says so.
+            outcome.kill_remaining(Duration::from_secs(10));
+        }
+        Ok(outcome)
+    }
+
+    /// Stdin as the scenario asks for it, or as its plan needs it.
+    fn stdin_mode(&self) -> Stdin {
+        self.stdin.unwrap_or(if self.plan.closes_stdin() {
+            Stdin::Pipe
+        } else {
+            Stdin::Null
+        })
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -441,6 +622,18 @@ impl Scenario {
         }
         if let Some(path) = &self.touch {
             touch::validate(path)?;
+        }
+        check("exit_timeout", self.exit_timeout, false)?;
+        if self.plan.closes_stdin() && (self.stdin == Some(Stdin::Null) || self.inherit_stdio) {
+            return Err(Error::InvalidCommand(format!(
+                "the plan {} closes the agent's stdin, which needs Stdin::Pipe (--stdin pipe)",
+                self.plan.name()
+            )));
+        }
+        if self.inherit_stdio && matches!(self.ready, Some(Ready::StdoutLine(_))) {
+            return Err(Error::InvalidCommand(
+                "a stdout-line readiness needs the agent's stdout captured, not inherited".into(),
+            ));
         }
         if let Some(grace) = self.plan.grace() {
             check("the kill plan's grace", grace, false)?;
@@ -503,6 +696,8 @@ impl Scenario {
             cwd,
             cgroup_dir,
             namespaces: None,
+            stdin: None,
+            inherit_output: false,
         })
     }
 
@@ -557,6 +752,12 @@ impl Scenario {
     }
 
     /// Waits for the readiness condition; returns when it held (offset from start).
+    ///
+    /// The agent's own exit does not end the wait while its tree lives: a launcher that
+    /// starts a server and returns (`setsid cmd`, `nohup cmd &`) is judged by what it
+    /// left, and any process of the tree may meet the condition (hold the port, write the
+    /// line to the inherited stdout, create the file). Only an empty tree is
+    /// [`Error::ExitedBeforeReady`].
     fn wait_ready(&self, tracker: &Tracker) -> Result<Duration, Error> {
         let Some(ready) = &self.ready else {
             return Ok(tracker.clock.now());
@@ -568,26 +769,33 @@ impl Scenario {
             _ => false,
         };
         let mut checks = 0;
+        let mut agent_exited = false;
         loop {
             let polled = ready.poll();
-            let (exited, status, line_or_time) = {
+            let (exit, tree_gone, line_or_time) = {
                 let state = tracker.lock();
-                let exit = state.agent_exit();
-                (exit.is_some(), exit.map(|e| e.status), met(&state))
+                (
+                    state.agent_exit(),
+                    // A sentinel that is gone cannot say the tree is gone: the wait
+                    // goes on (the verdict will say the harness lost track).
+                    state.empty_at.is_some(),
+                    met(&state),
+                )
             };
             if polled == Some(true) || line_or_time {
                 return Ok(tracker.clock.now());
             }
-            if exited {
-                // One more look: the agent may have made the condition true just before
-                // it exited (a launcher that starts a server and returns).
+            agent_exited = agent_exited || exit.is_some();
+            if tree_gone {
+                // One more look: the tree may have made the condition true just before
+                // its last process exited (a launcher that starts a server and returns).
                 let again = ready.poll() == Some(true) || met(&tracker.lock());
                 if again {
                     return Ok(tracker.clock.now());
                 }
                 let state = tracker.lock();
                 return Err(Error::ExitedBeforeReady {
-                    status: crate::outcome::describe_status(status.unwrap_or(0)),
+                    status: crate::outcome::describe_status(exit.map_or(0, |e| e.status)),
                     condition: ready.to_string(),
                     stdout: Box::new(state.stdout.clone()),
                     stderr: Box::new(state.stderr.clone()),
@@ -599,6 +807,13 @@ impl Scenario {
                 return Err(Error::NeverReady {
                     condition: ready.to_string(),
                     timeout: self.ready_timeout,
+                    agent_exit: exit.map(|e| {
+                        format!(
+                            "{} at +{}ms",
+                            crate::outcome::describe_status(e.status),
+                            e.at.as_millis()
+                        )
+                    }),
                     stdout: Box::new(state.stdout.clone()),
                     stderr: Box::new(state.stderr.clone()),
                 });
@@ -612,7 +827,10 @@ impl Scenario {
             // agent may still become ready (the verdict will say the harness lost track).
             let gone = tracker.lock().sentinel_gone;
             tracker.wait(wake, |s| {
-                s.agent_exit().is_some() || s.sentinel_gone != gone || met(s)
+                (!agent_exited && s.agent_exit().is_some())
+                    || s.empty_at.is_some()
+                    || s.sentinel_gone != gone
+                    || met(s)
             });
             checks += 1;
         }

@@ -51,7 +51,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,12 @@ pub(crate) struct Launch {
     pub cgroup_dir: Option<CString>,
     /// Container mode: the agent becomes PID 1 of its own namespaces (see [`Namespaces`]).
     pub namespaces: Option<Namespaces>,
+    /// The agent's stdin when it is not `/dev/null`: the read end of the harness's pipe,
+    /// or a copy of the caller's own stdin.
+    pub stdin: Option<OwnedFd>,
+    /// The agent writes to the caller's own stdout and stderr instead of pipes the
+    /// tracker reads (whose read ends are then at end of file from the start).
+    pub inherit_output: bool,
 }
 
 /// Container mode, as `docker run` without `--init` sets it up: the agent is PID 1 of a
@@ -367,8 +373,8 @@ pub(crate) fn spawn(
 ) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
     let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
-    let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC)?;
-    let (err_r, err_w) = pipe_with(PipeFlags::CLOEXEC)?;
+    let (out_r, out_w) = output_pipe(launch.inherit_output, std::io::stdout().as_fd())?;
+    let (err_r, err_w) = output_pipe(launch.inherit_output, std::io::stderr().as_fd())?;
     let (xs_r, xs_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let devnull = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
 
@@ -399,7 +405,10 @@ pub(crate) fn spawn(
             out_w.as_raw_fd(),
             err_w.as_raw_fd(),
             xs_w.as_raw_fd(),
-            devnull.as_raw_fd(),
+            launch
+                .stdin
+                .as_ref()
+                .map_or(devnull.as_raw_fd(), |fd| fd.as_raw_fd()),
             -1,
         ],
         signals: SignalPlan::new(),
@@ -495,6 +504,17 @@ pub(crate) fn spawn(
         stdout: out_r,
         stderr: err_r,
     }))
+}
+
+/// A pipe for the agent's stdout or stderr, or (`inherit`) a copy of the caller's own
+/// descriptor with the read end of a pipe that has no writer.
+fn output_pipe(inherit: bool, own: BorrowedFd<'_>) -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read_end, write_end) = pipe_with(PipeFlags::CLOEXEC)?;
+    if inherit {
+        drop(write_end);
+        return Ok((read_end, own.try_clone_to_owned()?));
+    }
+    Ok((read_end, write_end))
 }
 
 /// `fork` without running the handlers other libraries registered with
@@ -925,6 +945,7 @@ const FD_EVENTS: RawFd = 4;
 const FD_STDOUT: RawFd = 5;
 const FD_STDERR: RawFd = 6;
 const FD_EXEC_STATUS: RawFd = 7;
+/// The agent's stdin: `/dev/null`, or the descriptor given in [`Launch::stdin`].
 const FD_DEVNULL: RawFd = 8;
 const FD_CGROUP: RawFd = 9;
 const FIRST_FREE: RawFd = 3 + SLOTS as RawFd;
@@ -1908,6 +1929,8 @@ mod tests {
             cwd: None,
             cgroup_dir: None,
             namespaces: None,
+            stdin: None,
+            inherit_output: false,
         };
         let spawned = spawn(
             &launch,

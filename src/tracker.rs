@@ -79,6 +79,11 @@ pub(crate) struct State {
     /// A prefix that makes the agent ready when a stdout line starts with it.
     pub ready_line: Option<String>,
     pub ready_line_at: Option<Duration>,
+    /// The ready line was read after the agent's exit had been applied: a descendant
+    /// wrote it (output is always drained before the events of the same wake-up).
+    pub ready_line_after_agent_exit: bool,
+    /// Signals handed over by a [`SignalForwarder`](crate::SignalForwarder), not yet sent.
+    pub forward: Vec<crate::kill::Signal>,
 }
 
 impl State {
@@ -86,6 +91,27 @@ impl State {
     pub(crate) fn agent_exit(&self) -> Option<Reaped> {
         let agent = self.agent?;
         self.reaped.iter().find(|r| r.pid == agent).copied()
+    }
+}
+
+/// Lets another thread hand the scenario a signal to forward, waking its waits.
+#[derive(Clone)]
+pub(crate) struct Mailbox(Arc<(Mutex<State>, Condvar)>);
+
+impl Mailbox {
+    pub(crate) fn post(&self, signal: crate::kill::Signal) {
+        let (lock, cvar) = &*self.0;
+        lock.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forward
+            .push(signal);
+        cvar.notify_all();
+    }
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mailbox")
     }
 }
 
@@ -118,6 +144,11 @@ impl Tracker {
             .name("orphan-check-tracker".into())
             .spawn(move || read_loop(thread_shared, clock, [stdout, stderr, events]))?;
         Ok(Tracker { shared, clock })
+    }
+
+    /// A mailbox for signals to forward to the agent.
+    pub(crate) fn mailbox(&self) -> Mailbox {
+        Mailbox(Arc::clone(&self.shared))
     }
 
     /// Locks the state (a panicked holder does not poison it for us).
@@ -240,6 +271,7 @@ fn drain(fd: &OwnedFd, buf: &mut [u8], mut take: impl FnMut(&[u8])) -> bool {
 /// Feeds output to its stream (end of file when `bytes` is empty), watching stdout for
 /// the readiness line.
 fn record_output(state: &mut State, is_stdout: bool, bytes: &[u8], now: Duration) {
+    let before = state.ready_line_at.is_some();
     let State {
         stdout,
         stderr,
@@ -257,6 +289,9 @@ fn record_output(state: &mut State, is_stdout: bool, bytes: &[u8], now: Duration
         stream.finish(&mut on_line);
     } else {
         stream.feed(bytes, &mut on_line);
+    }
+    if !before && state.ready_line_at.is_some() {
+        state.ready_line_after_agent_exit = state.agent_exit().is_some();
     }
 }
 

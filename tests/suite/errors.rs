@@ -67,9 +67,9 @@ fn a_missing_working_directory_fails_at_chdir() {
 
 #[test]
 fn an_agent_that_exits_before_ready_reports_status_and_output() {
-    // It also leaves a background child behind: the error path must clean that up too.
+    // Its whole tree is gone before readiness: nothing is left to judge.
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", "sleep 1000 & echo starting; echo oops >&2; exit 3"]);
+    cmd.args(["-c", "echo starting; echo oops >&2; exit 3"]);
     let err = run_tagged(cmd, |s| s.ready_when(Ready::stdout_line("ready")));
     match &err {
         Error::ExitedBeforeReady {
@@ -88,6 +88,31 @@ fn an_agent_that_exits_before_ready_reports_status_and_output() {
     assert!(
         text.contains("exit status 3") && text.contains("oops"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_launcher_whose_tree_never_gets_ready_times_out_naming_its_exit() {
+    // The agent exits at once but leaves a child: that is no failed start, the wait goes
+    // on (any process of the tree could meet the condition) until the timeout, and the
+    // error path cleans up the child. (Before, this was "exited before it was ready".)
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "sleep 1000 & echo starting; exit 3"]);
+    let err = run_tagged(cmd, |s| {
+        s.ready_when(Ready::stdout_line("ready"))
+            .ready_timeout(Duration::from_millis(300))
+    });
+    match &err {
+        Error::NeverReady { agent_exit, .. } => {
+            let exit = agent_exit.as_deref().unwrap_or_default();
+            assert!(exit.starts_with("exit status 3 at +"), "{err}");
+        }
+        other => panic!("wrong error: {other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("the agent itself exited, exit status 3"),
+        "{err}"
     );
 }
 

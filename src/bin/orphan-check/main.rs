@@ -5,7 +5,10 @@
 //! orphan-check fixture NAME [ARGS...]               run a fixture (or --list them)
 //! orphan-check sweep [--run PREFIX] [--kill]        find (and end) leftovers of runs
 //! orphan-check matrix [--wrapper W]...              every fixture x wrapper x plan
+//! orphan-check wrap [--deadline D] -- CMD [ARGS...]  run CMD as is; fail if it leaks
 //! ```
+//!
+//! `wrap` passes CMD's exit status through; its own codes are in `wrap --help`.
 //!
 //! # Exit codes
 //!
@@ -13,7 +16,9 @@
 //!   written after the kill (`sweep`: nothing left, or all of it ended; `matrix`: the
 //!   table was made).
 //! - `1`: a leak. A descendant survived the deadline, a port was still held, or files
-//!   were written after the kill (`sweep`: leftovers found and not all ended).
+//!   were written after the kill (`sweep`: leftovers found and not all ended). Also the
+//!   verdict "did not finish": with `--kill own-exit` the agent was still running at
+//!   `--exit-timeout` (its tree is killed; never clean).
 //! - `2`: the harness could not do its job: bad arguments, the agent missing or not
 //!   executable, never ready, a watched port busy before the start. One line on stderr
 //!   says why: `orphan-check: error: …`.
@@ -26,6 +31,7 @@ mod parse;
 mod rng;
 mod run;
 mod sweep;
+mod wrap;
 
 use std::process::ExitCode;
 
@@ -35,7 +41,8 @@ use clap::{Parser, Subcommand};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  clean: nothing survived, no port held, no file written after the kill
-  1  leak: a survivor, a held port, or files written after the kill
+  1  leak: a survivor, a held port, or files written after the kill; or, with
+     --kill own-exit, the agent did not finish within --exit-timeout
   2  the harness could not do its job (bad arguments, agent missing, never ready,
      port busy before the start), or it lost track of the tree (the sentinel was
      killed before the tree was empty: never clean); stderr says why in one line:
@@ -62,6 +69,10 @@ enum Cmd {
     Sweep(sweep::Args),
     /// Run every escape fixture under each wrapper and kill plan; print what survived.
     Matrix(matrix::Args),
+    /// Run CMD with its stdio and exit status passed through; fail when a process it
+    /// started outlives it (a leak gate for test suites and nextest wrapper scripts).
+    #[command(after_help = wrap::EXIT_CODES)]
+    Wrap(wrap::Args),
 }
 
 /// How a subcommand ended, as an exit code.
@@ -71,6 +82,8 @@ pub enum Verdict {
     Clean,
     /// 1: something leaked.
     Leak,
+    /// Another code: `wrap` passing on its command's exit status.
+    Code(u8),
 }
 
 /// The harness could not do its job (exit code 2); the message is one line.
@@ -96,10 +109,12 @@ fn main() -> ExitCode {
         Cmd::Fixture(args) => fixture::main(args),
         Cmd::Sweep(args) => sweep::main(args),
         Cmd::Matrix(args) => matrix::main(args),
+        Cmd::Wrap(args) => wrap::main(args),
     };
     match result {
         Ok(Verdict::Clean) => ExitCode::SUCCESS,
         Ok(Verdict::Leak) => ExitCode::from(1),
+        Ok(Verdict::Code(code)) => ExitCode::from(code),
         Err(Fatal(message)) => {
             eprintln!("orphan-check: error: {message}");
             ExitCode::from(HARNESS_FAILED)

@@ -31,6 +31,7 @@ pub fn colourize(text: &str) -> String {
         ("PORT HELD", RED),
         ("ZOMBIE", RED),
         ("LEAK", RED),
+        ("DID NOT FINISH", RED),
         ("CLEAN", GREEN),
     ] {
         out = out.replace(word, &format!("{colour}{word}{RESET}"));
@@ -124,6 +125,12 @@ pub enum CaseResult {
 /// The failure message for a leaking report: its survivors, held ports and files.
 pub fn leak_message(report: &Report) -> String {
     let mut parts: Vec<String> = Vec::new();
+    if report.verdict == orphan_check::Verdict::DidNotFinish {
+        parts.push(format!(
+            "did not finish within {}ms",
+            report.exit_timeout_ms.unwrap_or(0)
+        ));
+    }
     if !report.survivors.is_empty() {
         let list: Vec<String> = report
             .survivors

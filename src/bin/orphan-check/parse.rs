@@ -55,7 +55,8 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 /// A kill plan by its CLI token, `KillPlan::name()`: `sigkill`, `sigterm`,
 /// `term-then-kill=5s` (bare `term-then-kill` means 5 s), `int-group`, `kill-group`,
 /// `hup-group`, `parent-death`, `docker-stop=10s` (bare `docker-stop` means 10 s, as
-/// docker's default).
+/// docker's default), and the endings `own-exit` (alias `none`), `close-stdin`,
+/// `close-stdin-then-kill=5s`.
 pub fn kill_plan(text: &str) -> Result<KillPlan, String> {
     let plan = match text {
         "sigkill" => KillPlan::sigkill(),
@@ -66,23 +67,26 @@ pub fn kill_plan(text: &str) -> Result<KillPlan, String> {
         "hup-group" => KillPlan::sighup_group(),
         "parent-death" => KillPlan::parent_death(),
         "docker-stop" => KillPlan::container_stop(Duration::from_secs(10)),
-        _ => match (
-            text.strip_prefix("term-then-kill="),
-            text.strip_prefix("docker-stop="),
-        ) {
-            (Some(grace), _) => KillPlan::sigterm_then_sigkill(
-                positive_duration(grace).map_err(|e| format!("the grace {e}"))?,
-            ),
-            (_, Some(grace)) => KillPlan::container_stop(
-                positive_duration(grace).map_err(|e| format!("the grace {e}"))?,
-            ),
-            _ => {
+        // Endings that are not kills.
+        "own-exit" | "none" => KillPlan::own_exit(),
+        "close-stdin" => KillPlan::close_stdin(),
+        "close-stdin-then-kill" => KillPlan::close_stdin_then_sigkill(Duration::from_secs(5)),
+        _ => {
+            let grace = |g: &str| positive_duration(g).map_err(|e| format!("the grace {e}"));
+            if let Some(g) = text.strip_prefix("term-then-kill=") {
+                KillPlan::sigterm_then_sigkill(grace(g)?)
+            } else if let Some(g) = text.strip_prefix("docker-stop=") {
+                KillPlan::container_stop(grace(g)?)
+            } else if let Some(g) = text.strip_prefix("close-stdin-then-kill=") {
+                KillPlan::close_stdin_then_sigkill(grace(g)?)
+            } else {
                 return Err(format!(
                     "unknown kill plan {text:?} (expected sigkill, sigterm, term-then-kill=5s, \
-                     int-group, kill-group, hup-group, parent-death or docker-stop=10s)"
-                ))
+                     int-group, kill-group, hup-group, parent-death, docker-stop=10s, \
+                     own-exit (or none), close-stdin or close-stdin-then-kill=5s)"
+                ));
             }
-        },
+        }
     };
     Ok(plan)
 }
@@ -176,6 +180,15 @@ mod tests {
             KillPlan::container_stop(Duration::from_secs(10))
         );
         assert!(kill_plan("docker-stop=0s").is_err());
+        for plan in [
+            KillPlan::own_exit(),
+            KillPlan::close_stdin(),
+            KillPlan::close_stdin_then_sigkill(Duration::from_millis(1500)),
+        ] {
+            assert_eq!(kill_plan(&plan.name()).unwrap(), plan);
+        }
+        assert_eq!(kill_plan("none"), Ok(KillPlan::own_exit()));
+        assert!(kill_plan("close-stdin-then-kill=0s").is_err());
         assert!(kill_plan("sigquit").is_err());
         assert!(kill_plan("term-then-kill=0s").is_err());
     }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use orphan_check::{CgroupMode, KillPlan, Ready, Report, Scenario, TouchMode};
+use orphan_check::{CgroupMode, KillPlan, Ready, Report, Scenario, Stdin, TouchMode};
 
 use crate::output::{self, CaseResult, Progress, TestCase};
 use crate::parse::{self, KillWindow};
@@ -56,6 +56,15 @@ impl From<Touch> for TouchMode {
     }
 }
 
+/// What the agent's stdin is.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StdinMode {
+    /// /dev/null: a read returns end of file at once.
+    Null,
+    /// A pipe the harness holds (the close-stdin plans close it).
+    Pipe,
+}
+
 /// Options of `orphan-check run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -63,7 +72,10 @@ pub struct Args {
     /// kill), sigterm, term-then-kill=5s, int-group (Ctrl-C), kill-group (kill -9 -PGID),
     /// hup-group (the terminal closing), parent-death (SIGKILL to a launcher the agent is
     /// started through: its IDE, terminal or supervisor dying), docker-stop=10s (SIGTERM
-    /// to the container's PID 1, grace, SIGKILL; implies --container).
+    /// to the container's PID 1, grace, SIGKILL; implies --container). Or how it ends
+    /// without a kill: own-exit (alias none: no signal, it exits by itself within
+    /// --exit-timeout), close-stdin (end of file on its stdin, like a client going away),
+    /// close-stdin-then-kill=5s (then SIGKILL after the grace).
     #[arg(long, value_name = "PLAN", default_value = "sigkill", value_parser = parse::kill_plan)]
     kill: KillPlan,
 
@@ -72,6 +84,18 @@ pub struct Args {
     /// started.
     #[arg(long, value_name = "COND", value_parser = parse::ready)]
     ready: Option<Ready>,
+
+    /// With --kill own-exit: how long the agent may run before it exits by itself. An
+    /// agent still running then is the verdict "did not finish" (exit code 1) and its tree
+    /// is killed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse::positive_duration)]
+    exit_timeout: Duration,
+
+    /// The agent's stdin: null (/dev/null, reads end at once) or pipe (a pipe the harness
+    /// holds open and never writes; the close-stdin plans close it). Default: null, or pipe
+    /// for the close-stdin plans.
+    #[arg(long, value_enum, value_name = "MODE")]
+    stdin: Option<StdinMode>,
 
     /// How long to wait for readiness.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::positive_duration)]
@@ -166,7 +190,13 @@ impl Args {
             .kill(self.kill)
             .ready_timeout(self.ready_timeout)
             .kill_after(kill_after)
+            .exit_timeout(self.exit_timeout)
             .cgroup(self.cgroup.into());
+        match self.stdin {
+            Some(StdinMode::Null) => s = s.stdin(Stdin::Null),
+            Some(StdinMode::Pipe) => s = s.stdin(Stdin::Pipe),
+            None => {}
+        }
         if let Some(ready) = &self.ready {
             s = s.ready_when(ready.clone());
         }

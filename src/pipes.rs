@@ -1,0 +1,150 @@
+//! Which survivors still hold the agent's stdio pipes.
+//!
+//! A caller that reads an agent's stdout to end of file (`subprocess.run(capture_output=
+//! True)`, `$(...)` in a shell, a test runner collecting output) waits until *every*
+//! process holding the pipe's write end has closed it. A survivor that inherited the
+//! agent's stdout therefore keeps that caller hanging after the agent itself is gone:
+//! the reason tools that run shell commands hang after a timeout killed only the shell.
+//!
+//! A pipe is one inode on the kernel's pipe filesystem; `/proc/<pid>/fd/N` links to
+//! `pipe:[INODE]`. The harness knows the inodes of the agent's pipes (it made them), so
+//! a survivor's descriptors name which of them it holds. `/proc/<pid>/fdinfo/N` says in
+//! which direction (`flags`), which tells whether a pipe still has a writer.
+
+use std::collections::HashSet;
+use std::os::fd::BorrowedFd;
+
+use serde::Serialize;
+
+/// The inodes of the agent's stdio pipes (only the streams that are pipes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AgentPipes {
+    /// The stdin pipe the harness writes (with [`Stdin::Pipe`](crate::Stdin::Pipe)).
+    pub stdin: Option<u64>,
+    pub stdout: Option<u64>,
+    pub stderr: Option<u64>,
+}
+
+/// One of the agent's standard streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Stream {
+    /// The agent's stdin pipe.
+    Stdin,
+    /// The agent's stdout pipe.
+    Stdout,
+    /// The agent's stderr pipe.
+    Stderr,
+}
+
+impl Stream {
+    /// What holding it open means, for the report.
+    pub fn consequence(self) -> &'static str {
+        match self {
+            Stream::Stdin => {
+                "holds the agent's stdin pipe open: it still reads what the agent's client writes"
+            }
+            Stream::Stdout => "holds the agent's stdout open: a caller that reads it to EOF hangs",
+            Stream::Stderr => "holds the agent's stderr open: a caller that reads it to EOF hangs",
+        }
+    }
+}
+
+/// The pipe inode of `fd`, if it is a pipe.
+pub(crate) fn pipe_inode(fd: BorrowedFd<'_>) -> Option<u64> {
+    let stat = rustix::fs::fstat(fd).ok()?;
+    let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
+    (kind == rustix::fs::FileType::Fifo).then_some(stat.st_ino)
+}
+
+/// The pipe inode a `/proc/<pid>/fd/N` link names: `pipe:[12345]`.
+fn parse_pipe_link(link: &str) -> Option<u64> {
+    link.strip_prefix("pipe:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// Whether an fdinfo `flags:` line (octal) says the descriptor may write.
+fn fdinfo_writes(fdinfo: &str) -> bool {
+    fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .is_some_and(|flags| flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32)
+}
+
+/// Every pipe `pid` has open: (descriptor number, inode).
+pub(crate) fn pipes_of(pid: i32) -> Vec<(u32, u64)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| {
+            let fd: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let link = std::fs::read_link(entry.path()).ok()?;
+            Some((fd, parse_pipe_link(link.to_str()?)?))
+        })
+        .collect()
+}
+
+/// Which of the agent's pipes `pid` holds.
+pub(crate) fn agent_streams_held(pid: i32, agent: &AgentPipes) -> Vec<Stream> {
+    let held = pipes_of(pid);
+    let mut out = Vec::new();
+    for (stream, inode) in [
+        (Stream::Stdin, agent.stdin),
+        (Stream::Stdout, agent.stdout),
+        (Stream::Stderr, agent.stderr),
+    ] {
+        if inode.is_some_and(|i| held.iter().any(|(_, h)| *h == i)) {
+            out.push(stream);
+        }
+    }
+    out
+}
+
+/// The inode of `pid`'s stdin when it is a pipe.
+pub(crate) fn stdin_pipe(pid: i32) -> Option<u64> {
+    let link = std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?;
+    parse_pipe_link(link.to_str()?)
+}
+
+/// The pipes that any of `pids` holds a write end of.
+pub(crate) fn pipes_written_by(pids: &[i32]) -> HashSet<u64> {
+    let mut out = HashSet::new();
+    for &pid in pids {
+        for (fd, inode) in pipes_of(pid) {
+            let writes = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+                .is_ok_and(|info| fdinfo_writes(&info));
+            if writes {
+                out.insert(inode);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipe_links_and_fdinfo_flags() {
+        assert_eq!(parse_pipe_link("pipe:[4242]"), Some(4242));
+        assert_eq!(parse_pipe_link("socket:[4242]"), None);
+        assert_eq!(parse_pipe_link("/dev/null"), None);
+        // O_RDONLY | O_LARGEFILE, then O_WRONLY | O_CLOEXEC.
+        assert!(!fdinfo_writes("pos:\t0\nflags:\t0100000\nmnt_id:\t15\n"));
+        assert!(fdinfo_writes("pos:\t0\nflags:\t02000001\nmnt_id:\t15\n"));
+    }
+
+    #[test]
+    fn our_own_pipe_is_found_with_its_direction() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let inode = pipe_inode(std::os::fd::AsFd::as_fd(&r)).unwrap();
+        let me = std::process::id() as i32;
+        assert!(pipes_of(me).iter().any(|(_, i)| *i == inode));
+        assert!(pipes_written_by(&[me]).contains(&inode));
+        drop(w);
+        assert!(!pipes_written_by(&[me]).contains(&inode));
+    }
+}
