@@ -34,6 +34,16 @@ export declare const plans: {
   readonly KILL_GROUP: KillPlan;
   /** SIGHUP to the agent's process group: the terminal closing. */
   readonly HUP_GROUP: KillPlan;
+  /** SIGKILL to a launcher the agent is started through: its IDE or terminal dying. */
+  readonly PARENT_DEATH: KillPlan;
+  /** No signal: the agent ends by itself. */
+  readonly OWN_EXIT: KillPlan;
+  /** End of file on the agent's stdin. */
+  readonly CLOSE_STDIN: KillPlan;
+  /** SIGTERM to the container's PID 1, `graceMs`, then SIGKILL (docker stop). */
+  dockerStop(graceMs?: number): KillPlan;
+  /** End of file on the agent's stdin, then SIGKILL after `graceMs`. */
+  closeStdinThenKill(graceMs?: number): KillPlan;
   /** SIGTERM, then SIGKILL after `graceMs` (docker stop). */
   termThenKill(graceMs?: number): KillPlan;
   /** Any plan by its command-line name, e.g. `named('own-exit')`. */

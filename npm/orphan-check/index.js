@@ -152,6 +152,20 @@ export const plans = Object.freeze({
   KILL_GROUP: new KillPlan('kill-group'),
   /** SIGHUP to the agent's process group: the terminal closing. */
   HUP_GROUP: new KillPlan('hup-group'),
+  /** SIGKILL to a launcher the agent is started through: its IDE or terminal dying. */
+  PARENT_DEATH: new KillPlan('parent-death'),
+  /** No signal: the agent ends by itself (a task done, a budget hit, an exception). */
+  OWN_EXIT: new KillPlan('own-exit'),
+  /** End of file on the agent's stdin: an MCP client going away. */
+  CLOSE_STDIN: new KillPlan('close-stdin'),
+  /** SIGTERM to the container's PID 1, `graceMs`, then SIGKILL (docker stop). */
+  dockerStop(graceMs = 10000) {
+    return new KillPlan(`docker-stop=${duration(graceMs, 'the grace', { positive: true })}`);
+  },
+  /** End of file on the agent's stdin, then SIGKILL after `graceMs`. */
+  closeStdinThenKill(graceMs = 5000) {
+    return new KillPlan(`close-stdin-then-kill=${duration(graceMs, 'the grace', { positive: true })}`);
+  },
   /** SIGTERM, then SIGKILL after `graceMs` (docker stop). */
   termThenKill(graceMs = 5000) {
     return new KillPlan(`term-then-kill=${duration(graceMs, 'the grace', { positive: true })}`);

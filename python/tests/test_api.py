@@ -218,3 +218,20 @@ def test_the_package_under_test_is_the_installed_one() -> None:
     binary = Path(orphan_check.find_binary())
     assert binary.parent == Path(sys.prefix) / "bin"
     assert orphan_check.__version__ == os.environ["ORPHAN_CHECK_EXPECT_VERSION"]
+
+
+def test_an_agent_that_exits_by_itself_leaves_its_server_as_cause_1() -> None:
+    # No signal at all: the agent finishes and exits; its server is reparented and lives.
+    report = run_agent("cause1_no_cleanup.py", "--exit", kill=plans.OWN_EXIT)
+    assert report.leaked
+    assert report.plan.name == "own-exit"
+    assert report.signals == ()
+    assert "no_cleanup" in kinds(report)
+    assert "cause 1" in report.text
+
+
+def test_new_plans_are_named_as_the_command_line_names_them() -> None:
+    assert plans.docker_stop(2.5).name == "docker-stop=2500ms"
+    assert plans.close_stdin_then_kill(1).name == "close-stdin-then-kill=1000ms"
+    assert plans.PARENT_DEATH.name == "parent-death"
+    assert plans.CLOSE_STDIN.name == "close-stdin"

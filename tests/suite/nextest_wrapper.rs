@@ -52,7 +52,15 @@ fn nextest_under_the_wrapper_names_both_leaking_tests() {
     )
     .unwrap();
     let run = format!("nextest-{}-t", tag());
-    let out = Command::new(&cargo)
+    let mut inner = Command::new(&cargo);
+    // Run under nextest itself, this test inherits its settings (`NEXTEST_PROFILE=ci`
+    // among them); the small crate's run must use its own configuration.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("NEXTEST") {
+            inner.env_remove(key);
+        }
+    }
+    let out = inner
         .args([
             "nextest",
             "run",

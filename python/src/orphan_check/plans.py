@@ -32,11 +32,27 @@ INT_GROUP = KillPlan("int-group")
 KILL_GROUP = KillPlan("kill-group")
 #: SIGHUP to the agent's process group: the terminal closing.
 HUP_GROUP = KillPlan("hup-group")
+#: SIGKILL to a launcher the agent is started through: its IDE, terminal or supervisor dying.
+PARENT_DEATH = KillPlan("parent-death")
+#: No signal: the agent ends by itself (a task done, a budget hit, an exception).
+OWN_EXIT = KillPlan("own-exit")
+#: End of file on the agent's stdin: an MCP client or an editor going away.
+CLOSE_STDIN = KillPlan("close-stdin")
 
 
 def term_then_kill(grace: Seconds = 5.0) -> KillPlan:
     """SIGTERM, then SIGKILL after `grace` seconds if the agent still lives (`docker stop`)."""
     return KillPlan(f"term-then-kill={cli_duration(grace, 'the grace', positive=True)}")
+
+
+def docker_stop(grace: Seconds = 10.0) -> KillPlan:
+    """SIGTERM to the container's PID 1, `grace` seconds, then SIGKILL (`docker stop`)."""
+    return KillPlan(f"docker-stop={cli_duration(grace, 'the grace', positive=True)}")
+
+
+def close_stdin_then_kill(grace: Seconds = 5.0) -> KillPlan:
+    """End of file on the agent's stdin, then SIGKILL after `grace` seconds."""
+    return KillPlan(f"close-stdin-then-kill={cli_duration(grace, 'the grace', positive=True)}")
 
 
 def named(name: str) -> KillPlan:
