@@ -11,5 +11,6 @@ mod escapes;
 mod faults;
 mod lifeline;
 mod matrix;
+mod program_path;
 mod report;
 mod rstest_example;
