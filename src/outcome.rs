@@ -20,7 +20,7 @@ use crate::diagnosis::{self, Context};
 use crate::files::{self, DirWatch, FileChange};
 use crate::kill::{signal_name, KillPlan, PlanRecord};
 use crate::output::OutputTail;
-use crate::ports::{self, Listening, PortHolder, PortVerdict};
+use crate::ports::{self, Listening, PortAtReady, PortHolder, PortVerdict};
 use crate::procs::{self, ProcessInfo};
 use crate::ready::backoff;
 use crate::report::{
@@ -53,6 +53,7 @@ pub(crate) struct OutcomeParts {
     pub kill_started_at: Duration,
     pub killed_at: Duration,
     pub before_kill: Vec<ProcessInfo>,
+    pub ports_at_ready: Vec<PortAtReady>,
     pub plan_record: PlanRecord,
     pub dirs: DirWatch,
     pub cgroup: Option<ScenarioCgroup>,
@@ -88,6 +89,7 @@ pub struct Outcome {
     kill_started_at: Duration,
     killed_at: Duration,
     before_kill: Vec<ProcessInfo>,
+    ports_at_ready: Vec<PortAtReady>,
     plan_record: PlanRecord,
     dirs: DirWatch,
     observed: Mutex<Observed>,
@@ -179,6 +181,7 @@ impl Outcome {
             kill_started_at: parts.kill_started_at,
             killed_at: parts.killed_at,
             before_kill: parts.before_kill,
+            ports_at_ready: parts.ports_at_ready,
             plan_record: parts.plan_record,
             dirs: parts.dirs,
             observed: Mutex::new(Observed {
@@ -211,6 +214,14 @@ impl Outcome {
     /// The processes of the tree just before the kill (the agent included).
     pub fn tree_before_kill(&self) -> &[ProcessInfo] {
         &self.before_kill
+    }
+
+    /// Who listened on a watched `port` when the agent was ready (`None` for a port that
+    /// was not watched). A test that expects a leak of the port should check that the
+    /// tree held it then: otherwise the server never got the port, and a clean verdict is
+    /// about nothing.
+    pub fn port_at_ready(&self, port: u16) -> Option<&PortAtReady> {
+        self.ports_at_ready.iter().find(|p| p.port == port)
     }
 
     /// What the kill plan did.
@@ -387,7 +398,7 @@ impl Outcome {
     /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
     /// use std::time::Duration;
     ///
-    /// # let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let port = orphan_check::free_port();
     /// // The slow port holder catches SIGTERM and keeps its port for 3 s.
     /// let mut holder = Fixture::SlowPortHolder.command();
     /// holder.args(["--port", &port.to_string(), "--hold-ms", "3000"]);
@@ -648,6 +659,7 @@ impl Outcome {
             oracles,
             survivors,
             ports,
+            ports_at_ready: self.ports_at_ready.clone(),
             files: observed.files.clone(),
             signals: self.plan_record.sent.clone(),
             agent_needed_sigkill: self.plan_record.agent_needed_sigkill,

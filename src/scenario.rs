@@ -212,6 +212,7 @@ impl Scenario {
             .find(|p| p.pid == agent)
             .cloned()
             .or_else(|| procs::ProcessInfo::read(agent));
+        let ports_at_ready = ports::PortAtReady::at_ready(&watched, &before_kill);
         if !self.kill_after.is_zero() {
             tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
             // Add what was born during the delay; keep the first sighting of the rest.
@@ -246,6 +247,7 @@ impl Scenario {
             kill_started_at,
             killed_at,
             before_kill,
+            ports_at_ready,
             plan_record,
             dirs: dirs_before,
             cgroup,
