@@ -154,6 +154,7 @@ impl Outcome {
             uid: u32::MAX,
             sig_ignored: 0,
             sig_caught: 0,
+            sig_blocked: 0,
             sig_pending: 0,
             pid_in_namespace: None,
         });
@@ -320,6 +321,14 @@ impl Outcome {
                 .filter(|e| e.at <= self.kill_started_at && e.status != 0)
                 .map(|e| describe_status(e.status))
         };
+        // How each reaped process ended: a parent that died of the signal ran no handler.
+        let ended: HashMap<i32, i32> = self
+            .tracker
+            .lock()
+            .reaped
+            .iter()
+            .map(|r| (r.pid, r.status))
+            .collect();
         let cx = Context::new(
             &self.plan,
             &self.agent,
@@ -327,6 +336,7 @@ impl Outcome {
             &alive,
             sentinel,
             agent_failed,
+            ended,
         );
         let mut observed = self.observed();
         let survivors = alive

@@ -22,7 +22,7 @@
 //! | `kill_after_ms` | integer | the delay asked for between readiness and the kill |
 //! | `deadline_ms` | integer \| null | the survivor deadline last checked |
 //! | `oracles` | array of string | `subreaper`, `cgroup`, `env-marker`: what was used |
-//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `sig_pending`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints` |
+//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `sig_blocked`, `sig_pending`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`; every reason that applies, most decisive first), `missed_by`, `hints` (one per escape, same order) |
 //! | `ports` | array | `port`, `free`, `checked_after_kill_ms`, `holders` (`pid`, `command`, `descendant`) |
 //! | `ports_at_ready` | array | every watched port at readiness: `port`, `held_by_tree`, `holders` (`pid`, `command`, `descendant`) |
 //! | `files` | array | `path`, `change`, `writers` |

@@ -18,6 +18,8 @@
 //!   agent; the same group escape as above.
 //! - `node_wrapper_chain`: `npm run dev` is node → npm → sh → node; npm forwards SIGTERM
 //!   only to the shell.
+//! - `forward_sigterm`: the agent forwards SIGTERM to its server and exits, but the
+//!   server ignores SIGTERM; group SIGINT, SIGKILL and SIGHUP reach it directly.
 
 use std::time::Duration;
 
@@ -103,6 +105,12 @@ const CLEAN: Expect = (0, false, false);
 #[case::node_wrapper_chain_int_group(ExampleAgent::NodeWrapperChain, &[], "int_group", CLEAN)]
 #[case::node_wrapper_chain_kill_group(ExampleAgent::NodeWrapperChain, &[], "kill_group", CLEAN)]
 #[case::node_wrapper_chain_hup_group(ExampleAgent::NodeWrapperChain, &[], "hup_group", CLEAN)]
+#[case::forward_sigterm_sigkill(ExampleAgent::ForwardSigterm, &[], "sigkill", LEAK)]
+#[case::forward_sigterm_sigterm(ExampleAgent::ForwardSigterm, &[], "sigterm", LEAK)]
+#[case::forward_sigterm_term_then_kill(ExampleAgent::ForwardSigterm, &[], "term_then_kill", LEAK)]
+#[case::forward_sigterm_int_group(ExampleAgent::ForwardSigterm, &[], "int_group", CLEAN)]
+#[case::forward_sigterm_kill_group(ExampleAgent::ForwardSigterm, &[], "kill_group", CLEAN)]
+#[case::forward_sigterm_hup_group(ExampleAgent::ForwardSigterm, &[], "hup_group", CLEAN)]
 fn example_agent(
     #[case] agent: ExampleAgent,
     #[case] extra: &[&str],
