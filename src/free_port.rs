@@ -8,7 +8,9 @@
 //!
 //! - it walks a range *outside* the kernel's ephemeral range
 //!   (`/proc/sys/net/ipv4/ip_local_port_range`), so neither `bind(0)` nor `connect` ever
-//!   picks its ports, skipping `ip_local_reserved_ports`;
+//!   picks its ports, and outside `portpicker`'s 15000-25000, where other test suites on
+//!   the machine pick theirs (25001-32767 with Linux's defaults), skipping
+//!   `ip_local_reserved_ports`;
 //! - within the process it never hands out the same port twice (a cursor over that range,
 //!   from a random start);
 //! - across processes (nextest runs each test in a process of its own) each port handed
@@ -29,6 +31,10 @@ use std::sync::Mutex;
 
 /// The lowest port handed out: below it live the well-known services (3000, 5432, 8080…).
 const FLOOR: u16 = 10_000;
+
+/// The range `portpicker`, the usual port picker of Rust test suites, draws from: other
+/// suites on the same machine take ports there without asking us.
+const PICKED_BY_OTHERS: (u16, u16) = (15_000, 25_000);
 
 /// How many cross-process reservations a process keeps (one file descriptor each); a
 /// port handed out that many calls ago is released to other processes.
@@ -147,17 +153,25 @@ impl Allocator {
     }
 }
 
-/// The ports to use for an ephemeral range `(low, high)`: the larger side of it above
-/// [`FLOOR`], or everything above the floor when the ephemeral range leaves too little.
-fn outside((low, high): (u16, u16)) -> (u16, u16) {
-    let below = (FLOOR, low.saturating_sub(1));
-    let above = (high.saturating_add(1).max(FLOOR), u16::MAX);
+/// The ports to use for an ephemeral range `(low, high)`: the largest stretch above
+/// [`FLOOR`] that is neither ephemeral nor [`PICKED_BY_OTHERS`], or everything above the
+/// floor when that leaves too little.
+fn outside(ephemeral: (u16, u16)) -> (u16, u16) {
+    let mut taken = [ephemeral, PICKED_BY_OTHERS];
+    taken.sort_unstable();
+    let mut best = (FLOOR, FLOOR - 1);
     let size = |(a, b): (u16, u16)| if b >= a { u32::from(b - a) + 1 } else { 0 };
-    let best = if size(below) >= size(above) {
-        below
-    } else {
-        above
-    };
+    let mut from = u32::from(FLOOR);
+    for (a, b) in taken {
+        let gap_end = u32::from(a).saturating_sub(1);
+        if gap_end >= from && size((from as u16, gap_end as u16)) > size(best) {
+            best = (from as u16, gap_end as u16);
+        }
+        from = from.max(u32::from(b) + 1);
+    }
+    if from <= u32::from(u16::MAX) && size((from as u16, u16::MAX)) > size(best) {
+        best = (from as u16, u16::MAX);
+    }
     if size(best) >= 1000 {
         best
     } else {
@@ -233,8 +247,10 @@ mod tests {
 
     #[test]
     fn the_range_avoids_the_ephemeral_ports() {
-        assert_eq!(outside((32768, 60999)), (FLOOR, 32767));
+        // Linux's default: between portpicker's range and the ephemeral one.
+        assert_eq!(outside((32768, 60999)), (25_001, 32767));
         assert_eq!(outside((10000, 30000)), (30001, 65535));
+        assert_eq!(outside((40000, 65535)), (25_001, 39_999));
         // Nearly everything is ephemeral: fall back to everything above the floor.
         assert_eq!(outside((1024, 65000)), (FLOOR, 65535));
     }
