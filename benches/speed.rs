@@ -283,10 +283,7 @@ fn run_quiet(program: &str, args: &[&str]) -> bool {
 
 /// A port nobody listens on now (the scenario refuses a busy one; callers retry).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    orphan_check::free_port()
 }
 
 /// Runs the scenario `build` makes for a free port, retrying when the port was taken.

@@ -4,11 +4,11 @@
 //!
 //! `cargo run --example catch-a-leak` prints the report and exits 1 (a leak was caught).
 
-use orphan_check::{ExampleAgent, KillPlan, Ready, Scenario};
+use orphan_check::{free_port, ExampleAgent, KillPlan, Ready, Scenario};
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port = free_port()?;
+    let port = free_port();
     let mut agent = ExampleAgent::Cause4ShellTrue.command();
     agent.args(["--port", &port.to_string()]);
 
@@ -27,11 +27,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(1);
     }
     Ok(())
-}
-
-/// A port nobody listens on, from the kernel.
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
 }

@@ -53,12 +53,16 @@ pub enum Escape {
     /// It daemonized (double fork): its original parent is gone and it runs in a
     /// session of its own.
     Daemonized,
-    /// The plan's signal reached it and it ignores that signal.
+    /// It ignores the signal (`SigIgn`): the plan's signal, when it reached it directly or
+    /// through a parent that forwards it, did nothing; and for `SIGTERM`, every cleanup
+    /// that sends SIGTERM (`terminate()`, `killpg(SIGTERM)`, `docker stop`, tree-kill)
+    /// would do nothing either.
     SignalIgnored {
         /// `SIGTERM`, …
         signal: &'static str,
     },
-    /// The plan's signal reached it, it has a handler, and it did not exit in time.
+    /// The plan's signal reached it (directly, or through a parent that handles it and
+    /// may forward it), it has a handler, and it did not exit in time.
     SignalCaught {
         /// `SIGTERM`, …
         signal: &'static str,
@@ -66,6 +70,28 @@ pub enum Escape {
     /// It is stopped (SIGSTOP, SIGTSTP): it acts on no signal but SIGKILL until it is
     /// continued.
     Stopped,
+    /// It blocks the signal (`SigBlk`): sent to it, the signal stays pending and is never
+    /// acted on (launchers such as `unshare` block SIGTERM while they wait).
+    SignalBlocked {
+        /// `SIGTERM`, …
+        signal: &'static str,
+    },
+    /// The signal is pending (`SigPnd`/`ShdPnd`): it was sent to it, directly or
+    /// forwarded, and it has not acted on it because it is stopped or blocks it.
+    SignalPending {
+        /// `SIGTERM`, …
+        signal: &'static str,
+    },
+    /// Its parent got the plan's signal, had a handler for it and exited on its own: it
+    /// may well have passed the signal on (a forwarding agent, wrapper or shell `trap`),
+    /// and this process outlived that for the reasons named before this one. Not cause 1:
+    /// a cleanup ran, and it was not enough.
+    ParentHandledSignal {
+        /// The parent.
+        parent: i32,
+        /// How the parent ended, when the sentinel reaped it: `exit status 0`.
+        parent_exit: Option<String>,
+    },
     /// It exited, but its parent (which survived) never reaped it.
     Zombie {
         /// The parent that does not reap.
@@ -128,9 +154,12 @@ impl Escape {
             Escape::NewSession => "a process that calls setsid() escapes every group kill: track the tree by cgroup or subreaper, or do not let it detach",
             Escape::NewProcessGroup => "a process in its own group escapes kill -PGID of the agent: kill its group too, or track the tree by cgroup",
             Escape::Daemonized => "do not daemonize under an agent (run in the foreground); a cgroup or subreaper is the only way to find a double-forked daemon",
-            Escape::SignalIgnored { .. } => "a process that ignores the stop signal needs SIGKILL after a grace period",
+            Escape::SignalIgnored { .. } => "a process that ignores the stop signal needs SIGKILL after a grace period (managed_subprocess's timeout path, docker stop's SIGKILL)",
             Escape::SignalCaught { .. } => "its handler did not exit: make it exit promptly, or follow with SIGKILL after a grace period",
             Escape::Stopped => "a stopped process ignores SIGTERM until continued: send SIGKILL, or SIGCONT after SIGTERM",
+            Escape::SignalBlocked { .. } => "a process that blocks the stop signal never acts on it: SIGKILL after a grace period, or unblock it before waiting",
+            Escape::SignalPending { .. } => "the signal arrived and waits: only SIGKILL (or SIGCONT for a stopped process) ends it now",
+            Escape::ParentHandledSignal { .. } => "forwarding the signal is not enough: after it, wait a bounded time for the child and SIGKILL its group before exiting",
             Escape::Zombie { .. } => "its parent survived and never reaps: kill the parent (the zombie goes with it) and reap children in your code",
             Escape::EnvironmentScrubbed => "an environment-marker sweep (CI runners' tracking variables) cannot find it: track by cgroup or subreaper",
             Escape::Respawned { .. } => "a supervisor restarted it after the kill: stop the supervisor first, or kill the whole tree at once (cgroup.kill)",
@@ -154,9 +183,16 @@ impl fmt::Display for Escape {
             Escape::NewSession => f.write_str("new session: it called setsid(), out of reach of group kills"),
             Escape::NewProcessGroup => f.write_str("new process group: it left the agent's group, out of reach of a kill of that group"),
             Escape::Daemonized => f.write_str("daemonized: double fork into a session of its own"),
-            Escape::SignalIgnored { signal } => write!(f, "{signal} ignored (SigIgn)"),
+            Escape::SignalIgnored { signal } => write!(f, "{signal} ignored (SigIgn): no {signal}, sent by the plan or forwarded by a parent's cleanup, stops it"),
             Escape::SignalCaught { signal } => write!(f, "{signal} caught (SigCgt) without exiting in time"),
             Escape::Stopped => f.write_str("stopped: it acts on nothing but SIGKILL until continued"),
+            Escape::SignalBlocked { signal } => write!(f, "{signal} blocked (SigBlk): sent to it, it stays pending"),
+            Escape::SignalPending { signal } => write!(f, "{signal} pending (SigPnd): it was sent to it and not acted on"),
+            Escape::ParentHandledSignal { parent, parent_exit } => write!(
+                f,
+                "its parent (pid {parent}) handled the signal and exited{}: whatever its handler sent did not stop this process",
+                parent_exit.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
             Escape::Zombie { parent } => write!(f, "zombie: exited, but its parent (pid {parent}) survived and never reaped it"),
             Escape::EnvironmentScrubbed => f.write_str("environment scrubbed: ORPHAN_CHECK_RUN is gone from its environment"),
             Escape::Respawned { parent } => write!(f, "respawned: started after the kill by pid {parent}"),
@@ -188,6 +224,9 @@ pub enum Cleanup {
     EnvMarkerSweep,
     /// Walking parent pids down from the agent (`ps --ppid`, psutil `children`).
     ParentWalk,
+    /// Sending SIGTERM and waiting: `terminate()`, `killpg(SIGTERM)`, `docker stop`'s
+    /// first signal, tree-kill's default.
+    SigtermCleanup,
 }
 
 impl fmt::Display for Cleanup {
@@ -196,6 +235,7 @@ impl fmt::Display for Cleanup {
             Cleanup::GroupKill => "a kill of the agent's process group",
             Cleanup::EnvMarkerSweep => "an environment-marker sweep",
             Cleanup::ParentWalk => "a parent-pid walk from the agent",
+            Cleanup::SigtermCleanup => "a SIGTERM cleanup (terminate(), killpg(SIGTERM), docker stop, tree-kill) without a SIGKILL after it",
         })
     }
 }
@@ -218,6 +258,8 @@ pub(crate) struct Context<'a> {
     launcher_exit: Option<String>,
     /// Survivors whose stdin pipe has no writer left.
     stdin_at_eof: std::collections::HashSet<i32>,
+    /// How each process the sentinel reaped ended (raw wait status), by pid.
+    ended: HashMap<i32, i32>,
 }
 
 impl<'a> Context<'a> {
@@ -228,6 +270,7 @@ impl<'a> Context<'a> {
         alive: &[ProcessInfo],
         sentinel: i32,
         agent_failed_before_kill: Option<String>,
+        ended: HashMap<i32, i32>,
     ) -> Self {
         Context {
             plan,
@@ -240,6 +283,7 @@ impl<'a> Context<'a> {
                 .collect(),
             sentinel,
             agent_failed_before_kill,
+            ended,
             launcher_exit: None,
             stdin_at_eof: Default::default(),
         }
@@ -257,9 +301,22 @@ impl<'a> Context<'a> {
         self.stdin_at_eof = pids;
         self
     }
+
+    /// Whether the plan's signal went to `p` itself: it is the agent, or the plan aims at
+    /// the agent's group and `p` is in it. The agent was started as the leader of its own
+    /// group, so that group's id is the agent's pid, whatever group the agent moved to.
+    fn reached(&self, p: &ProcessInfo) -> bool {
+        p.pid == self.agent.pid || (self.plan.targets_group() && p.pgid == self.agent.pid)
+    }
 }
 
-/// The escapes of one survivor, most specific first.
+/// The escapes of one survivor: every reason that applies, most decisive first.
+///
+/// The order: what keeps it alive whatever is sent (a zombie's parent, a restart, being
+/// stopped, PID 1 of a namespace, a signal that arrived and waits); what it did with the
+/// plan's signal, when that signal reached it directly or through a parent that handles
+/// it (and so may have forwarded it); how it left the agent's session or group; how it
+/// lost its parent; and last, what it would do with a SIGTERM cleanup that was not sent.
 pub(crate) fn escapes(
     p: &ProcessInfo,
     ports: &[u16],
@@ -273,6 +330,14 @@ pub(crate) fn escapes(
         .copied()
         .filter(|b| b.same_process(p));
     let is_agent = p.pid == cx.agent.pid;
+    // Its parent as it was at readiness (the agent is not in `before_kill` when it was
+    // read only at its start).
+    let parent = original.and_then(|o| {
+        cx.before_kill
+            .get(&o.ppid)
+            .copied()
+            .or((o.ppid == cx.agent.pid).then_some(cx.agent))
+    });
 
     if p.is_zombie() {
         out.push(Escape::Zombie { parent: p.ppid });
@@ -291,15 +356,37 @@ pub(crate) fn escapes(
         out.push(Escape::StdinEofIgnored);
     }
 
-    // Did the plan's signal reach this process, and what did it do with it?
+    // The signals that matter: the plan's (unless SIGKILL, which nothing survives), and
+    // SIGTERM, what nearly every cleanup sends.
     let signal = cx.plan.first_signal().as_raw();
-    // The agent was started as the leader of its own group, so the group the plans aim
-    // at is the agent's pid, whatever group the agent moved to since.
-    let agent_group = cx.agent.pid;
-    let reached = is_agent || (cx.plan.targets_group() && p.pgid == agent_group);
-    if reached && signal != libc::SIGKILL {
+    let mut stop_signals = Vec::new();
+    if signal != libc::SIGKILL {
+        stop_signals.push(signal);
+    }
+    if !stop_signals.contains(&libc::SIGTERM) {
+        stop_signals.push(libc::SIGTERM);
+    }
+    for &s in &stop_signals {
+        if p.has_pending(s) && (p.is_stopped() || p.blocks(s)) {
+            out.push(Escape::SignalPending {
+                signal: signal_name(s),
+            });
+        }
+    }
+
+    // Did the plan's signal reach it, directly, or through a parent that got it and has
+    // a handler for it (an agent, wrapper or shell `trap` that forwards it)?
+    let direct = signal != libc::SIGKILL && cx.reached(p);
+    let forwarded = signal != libc::SIGKILL
+        && !direct
+        && parent.is_some_and(|pp| cx.reached(pp) && pp.catches(signal));
+    if direct || forwarded {
         if p.ignores(signal) {
             out.push(Escape::SignalIgnored {
+                signal: signal_name(signal),
+            });
+        } else if p.blocks(signal) {
+            out.push(Escape::SignalBlocked {
                 signal: signal_name(signal),
             });
         } else if p.catches(signal) {
@@ -314,7 +401,20 @@ pub(crate) fn escapes(
             }
         }
     }
+    // Something above explains why a signal that reached it did not end it.
+    let defeated = out.iter().any(|e| {
+        matches!(
+            e,
+            Escape::Stopped
+                | Escape::ContainerInit
+                | Escape::SignalIgnored { .. }
+                | Escape::SignalBlocked { .. }
+                | Escape::SignalCaught { .. }
+                | Escape::SlowShutdown { .. }
+        )
+    });
 
+    let agent_group = cx.agent.pid;
     if p.sid != cx.agent.sid {
         // A daemon runs in a session of its own and lost its parent on purpose: either it
         // was already the sentinel's child before the kill (the middle process of a
@@ -368,13 +468,17 @@ pub(crate) fn escapes(
                 parent: cx.agent.pid,
             });
         } else if orphaned_by_kill {
-            let parent = original.and_then(|o| {
-                cx.before_kill
-                    .get(&o.ppid)
-                    .copied()
-                    .or((o.ppid == cx.agent.pid).then_some(cx.agent))
-            });
-            if let Some(parent) = parent.filter(|pp| is_shell(pp)) {
+            // How the parent ended, when the sentinel reaped it: dying of the signal
+            // itself means no handler ran; an exit status means one did.
+            let parent_end = parent.and_then(|pp| cx.ended.get(&pp.pid).copied());
+            let parent_died_of_signal =
+                parent_end.is_some_and(|st| libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == signal);
+            if forwarded && defeated && !parent_died_of_signal {
+                out.push(Escape::ParentHandledSignal {
+                    parent: parent.map_or(p.ppid, |pp| pp.pid),
+                    parent_exit: parent_end.map(crate::outcome::describe_status),
+                });
+            } else if let Some(parent) = parent.filter(|pp| is_shell(pp)) {
                 out.push(Escape::ShellTrue {
                     shell_pid: parent.pid,
                 });
@@ -392,7 +496,26 @@ pub(crate) fn escapes(
             }
         }
     }
-    if out.is_empty() && alive_pid(cx, p.ppid) && p.ppid != cx.sentinel {
+
+    // What it would do with a SIGTERM nobody sent it: a cleanup that only sends SIGTERM
+    // would fail on it the same way.
+    for &s in &stop_signals {
+        if (direct || forwarded) && s == signal {
+            continue;
+        }
+        if p.ignores(s) {
+            out.push(Escape::SignalIgnored {
+                signal: signal_name(s),
+            });
+        } else if p.blocks(s) {
+            out.push(Escape::SignalBlocked {
+                signal: signal_name(s),
+            });
+        }
+    }
+
+    let respawned = out.iter().any(|e| matches!(e, Escape::Respawned { .. }));
+    if !respawned && alive_pid(cx, p.ppid) && p.ppid != cx.sentinel {
         out.push(Escape::ParentSurvived { parent: p.ppid });
     }
     out
@@ -410,6 +533,9 @@ pub(crate) fn missed_by(p: &ProcessInfo, marker: Option<bool>, cx: &Context<'_>)
     // A walk from the agent finds only processes whose parent chain still reaches it.
     if p.pid != cx.agent.pid && !chain_reaches(p, cx.agent.pid, &cx.alive) {
         out.push(Cleanup::ParentWalk);
+    }
+    if !p.is_zombie() && (p.ignores(libc::SIGTERM) || p.blocks(libc::SIGTERM) || p.is_stopped()) {
+        out.push(Cleanup::SigtermCleanup);
     }
     out
 }
@@ -457,6 +583,7 @@ mod tests {
             uid: 0,
             sig_ignored: 0,
             sig_caught: 0,
+            sig_blocked: 0,
             sig_pending: 0,
             pid_in_namespace: None,
         }
@@ -470,7 +597,7 @@ mod tests {
         before: &'a [ProcessInfo],
         alive: &'a [ProcessInfo],
     ) -> Context<'a> {
-        Context::new(plan, agent, before, alive, SENTINEL, None)
+        Context::new(plan, agent, before, alive, SENTINEL, None, HashMap::new())
     }
 
     #[test]
@@ -539,7 +666,7 @@ mod tests {
         agent.sig_ignored = 1 << (libc::SIGTERM - 1);
         let (got, missed) = lone_agent(&agent, &KillPlan::sigterm());
         assert_eq!(got, [Escape::SignalIgnored { signal: "SIGTERM" }]);
-        assert!(missed.is_empty());
+        assert_eq!(missed, [Cleanup::SigtermCleanup]);
     }
 
     #[test]
@@ -569,13 +696,231 @@ mod tests {
         let before = [agent.clone(), scrubbed.clone()];
         let alive = [agent.clone(), scrubbed.clone()];
         let c = cx(&plan, &agent, &before, &alive);
+        // Its parent, the agent, is alive too: both reasons apply.
         assert_eq!(
             escapes(&scrubbed, &[], Some(false), &c),
-            [Escape::EnvironmentScrubbed]
+            [
+                Escape::EnvironmentScrubbed,
+                Escape::ParentSurvived { parent: 11 }
+            ]
         );
         assert_eq!(
             missed_by(&scrubbed, Some(false), &c),
             [Cleanup::EnvMarkerSweep]
         );
+    }
+
+    const TERM: u64 = 1 << (libc::SIGTERM - 1);
+
+    /// The agent (pid 11, its group's leader) and its child 12 in its group, as at
+    /// readiness; `ended` says how the agent ended when it is gone.
+    fn forwarding_case(
+        agent: &ProcessInfo,
+        child: &ProcessInfo,
+        plan: &KillPlan,
+        agent_alive: bool,
+        ended: Option<i32>,
+    ) -> (Vec<Escape>, Vec<Cleanup>) {
+        let before = [agent.clone(), child.clone()];
+        let mut now = child.clone();
+        if !agent_alive {
+            now.ppid = SENTINEL;
+        }
+        let alive: Vec<ProcessInfo> = if agent_alive {
+            vec![agent.clone(), now.clone()]
+        } else {
+            vec![now.clone()]
+        };
+        let ended: HashMap<i32, i32> = ended.map(|st| (agent.pid, st)).into_iter().collect();
+        let c = Context::new(plan, agent, &before, &alive, SENTINEL, None, ended);
+        (
+            escapes(&now, &[], Some(true), &c),
+            missed_by(&now, Some(true), &c),
+        )
+    }
+
+    #[test]
+    fn a_sigterm_forwarded_by_the_agent_to_a_child_that_ignores_it_is_not_cause_1() {
+        // The agent has a SIGTERM handler that forwards it to the child and exits 0; the
+        // child ignores SIGTERM. The agent did clean up: the child's disposition is why
+        // it lives, and every SIGTERM cleanup would fail the same way.
+        let mut agent = proc(11, SENTINEL, 11, SENTINEL, "python3");
+        agent.sig_caught = TERM;
+        let mut child = proc(12, 11, 11, SENTINEL, "python3");
+        child.sig_ignored = TERM;
+        let (got, missed) = forwarding_case(&agent, &child, &KillPlan::sigterm(), false, Some(0));
+        assert_eq!(
+            got,
+            [
+                Escape::SignalIgnored { signal: "SIGTERM" },
+                Escape::ParentHandledSignal {
+                    parent: 11,
+                    parent_exit: Some("exit status 0".into())
+                }
+            ]
+        );
+        assert!(got.iter().all(|e| e.cause() != Some(1)), "{got:?}");
+        assert_eq!(missed, [Cleanup::ParentWalk, Cleanup::SigtermCleanup]);
+    }
+
+    #[test]
+    fn an_agent_without_a_handler_is_cause_1_and_the_ignored_sigterm_comes_second() {
+        // The agent died of SIGTERM's default action: nothing was forwarded, so cause 1
+        // decides; that the child ignores SIGTERM says a SIGTERM cleanup would not have
+        // been enough either.
+        let agent = proc(11, SENTINEL, 11, SENTINEL, "python3");
+        let mut child = proc(12, 11, 11, SENTINEL, "python3");
+        child.sig_ignored = TERM;
+        let (got, _) = forwarding_case(
+            &agent,
+            &child,
+            &KillPlan::sigterm(),
+            false,
+            Some(libc::SIGTERM),
+        );
+        assert_eq!(
+            got,
+            [
+                Escape::NoCleanup,
+                Escape::SignalIgnored { signal: "SIGTERM" }
+            ]
+        );
+        // Under SIGKILL of the agent alone, cause 3 decides.
+        let (got, _) = forwarding_case(
+            &agent,
+            &child,
+            &KillPlan::sigkill(),
+            false,
+            Some(libc::SIGKILL),
+        );
+        assert_eq!(
+            got,
+            [
+                Escape::UngroupedSigkill,
+                Escape::SignalIgnored { signal: "SIGTERM" }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_shell_that_traps_and_forwards_is_not_shell_true() {
+        let mut child = proc(12, 11, 11, SENTINEL, "sigterm-ignorer");
+        child.sig_ignored = TERM;
+        // `trap 'kill -TERM $c; exit 0' TERM`: the shell handles SIGTERM and exits 0.
+        let mut trapping = proc(11, SENTINEL, 11, SENTINEL, "sh");
+        trapping.sig_caught = TERM;
+        let (got, _) = forwarding_case(&trapping, &child, &KillPlan::sigterm(), false, Some(0));
+        assert_eq!(
+            got,
+            [
+                Escape::SignalIgnored { signal: "SIGTERM" },
+                Escape::ParentHandledSignal {
+                    parent: 11,
+                    parent_exit: Some("exit status 0".into())
+                }
+            ]
+        );
+        // A shell without a trap dies of SIGTERM and forwards nothing: cause 4 first.
+        let plain = proc(11, SENTINEL, 11, SENTINEL, "sh");
+        let (got, _) = forwarding_case(
+            &plain,
+            &child,
+            &KillPlan::sigterm(),
+            false,
+            Some(libc::SIGTERM),
+        );
+        assert_eq!(
+            got,
+            [
+                Escape::ShellTrue { shell_pid: 11 },
+                Escape::SignalIgnored { signal: "SIGTERM" }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wrapper_that_forwards_and_waits_keeps_a_child_that_ignores_the_signal() {
+        // tini-like: the wrapper handles SIGTERM, forwards it and waits for the child,
+        // which ignores it; both live.
+        let mut wrapper = proc(11, SENTINEL, 11, SENTINEL, "agent");
+        wrapper.sig_caught = TERM;
+        let mut child = proc(12, 11, 11, SENTINEL, "sigterm-ignorer");
+        child.sig_ignored = TERM;
+        let (got, _) = forwarding_case(&wrapper, &child, &KillPlan::sigterm(), true, None);
+        assert_eq!(
+            got,
+            [
+                Escape::SignalIgnored { signal: "SIGTERM" },
+                Escape::ParentSurvived { parent: 11 }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_forwarded_signal_that_waits_is_read_from_the_pending_and_blocked_masks() {
+        let mut agent = proc(11, SENTINEL, 11, SENTINEL, "python3");
+        agent.sig_caught = TERM;
+        // A stopped child: the forwarded SIGTERM is pending.
+        let mut stopped = proc(12, 11, 11, SENTINEL, "stopped-child");
+        stopped.state = 'T';
+        stopped.sig_pending = TERM;
+        let (got, missed) = forwarding_case(&agent, &stopped, &KillPlan::sigterm(), false, Some(0));
+        assert_eq!(
+            got,
+            [
+                Escape::Stopped,
+                Escape::SignalPending { signal: "SIGTERM" },
+                Escape::ParentHandledSignal {
+                    parent: 11,
+                    parent_exit: Some("exit status 0".into())
+                }
+            ]
+        );
+        assert!(missed.contains(&Cleanup::SigtermCleanup));
+        // A child that blocks SIGTERM (as `unshare` does while it waits).
+        let mut blocking = proc(12, 11, 11, SENTINEL, "unshare");
+        blocking.sig_blocked = TERM;
+        blocking.sig_pending = TERM;
+        let (got, _) = forwarding_case(&agent, &blocking, &KillPlan::sigterm(), false, Some(0));
+        assert_eq!(
+            got,
+            [
+                Escape::SignalPending { signal: "SIGTERM" },
+                Escape::SignalBlocked { signal: "SIGTERM" },
+                Escape::ParentHandledSignal {
+                    parent: 11,
+                    parent_exit: Some("exit status 0".into())
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_forwarded_sigterm_caught_by_a_server_holding_its_port_is_cause_5() {
+        // The article's cause 5: the agent's handler calls terminate() and exits; the
+        // server catches SIGTERM and keeps its port through a slow shutdown.
+        let mut agent = proc(11, SENTINEL, 11, SENTINEL, "python3");
+        agent.sig_caught = TERM;
+        let mut server = proc(12, 11, 11, SENTINEL, "python3");
+        server.sig_caught = TERM;
+        let before = [agent.clone(), server.clone()];
+        let mut now = server.clone();
+        now.ppid = SENTINEL;
+        let alive = [now.clone()];
+        let plan = KillPlan::sigterm();
+        let ended = HashMap::from([(11, 143 << 8)]);
+        let c = Context::new(&plan, &agent, &before, &alive, SENTINEL, None, ended);
+        let got = escapes(&now, &[3000], Some(true), &c);
+        assert_eq!(
+            got,
+            [
+                Escape::SlowShutdown { ports: vec![3000] },
+                Escape::ParentHandledSignal {
+                    parent: 11,
+                    parent_exit: Some("exit status 143".into())
+                }
+            ]
+        );
+        assert_eq!(got[0].cause(), Some(5));
     }
 }

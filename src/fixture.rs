@@ -220,11 +220,13 @@ pub enum ExampleAgent {
     NodeNoDetached,
     /// Node: `npm run dev` → sh → node.
     NodeWrapperChain,
+    /// A SIGTERM handler that forwards SIGTERM to a server that ignores it, then exits.
+    ForwardSigterm,
 }
 
 impl ExampleAgent {
     /// Every example agent.
-    pub const ALL: [ExampleAgent; 10] = [
+    pub const ALL: [ExampleAgent; 11] = [
         ExampleAgent::Cause1NoCleanup,
         ExampleAgent::Cause2ExceptionPath,
         ExampleAgent::Cause3SigkillUngrouped,
@@ -235,6 +237,7 @@ impl ExampleAgent {
         ExampleAgent::FixAtexitRegistry,
         ExampleAgent::NodeNoDetached,
         ExampleAgent::NodeWrapperChain,
+        ExampleAgent::ForwardSigterm,
     ];
 
     /// The script's file name.
@@ -250,6 +253,7 @@ impl ExampleAgent {
             ExampleAgent::FixAtexitRegistry => "fix_atexit_registry.py",
             ExampleAgent::NodeNoDetached => "node_no_detached.js",
             ExampleAgent::NodeWrapperChain => "node_wrapper_chain.js",
+            ExampleAgent::ForwardSigterm => "forward_sigterm.py",
         }
     }
 

@@ -22,7 +22,7 @@ use crate::files::{self, DirWatch, FileChange};
 use crate::kill::{signal_name, KillPlan, PlanRecord};
 use crate::output::OutputTail;
 use crate::pipes::{self, AgentPipes};
-use crate::ports::{self, Listening, PortHolder, PortVerdict};
+use crate::ports::{self, Listening, PortAtReady, PortHolder, PortVerdict};
 use crate::procs::{self, ProcessInfo};
 use crate::ready::backoff;
 use crate::report::{
@@ -69,6 +69,7 @@ pub(crate) struct OutcomeParts {
     pub seen_at_ready: usize,
     /// Watched ports seen held before the kill, and when.
     pub held_before_kill: Vec<(u16, Duration)>,
+    pub ports_at_ready: Vec<PortAtReady>,
     pub plan_record: PlanRecord,
     pub dirs: DirWatch,
     pub cgroup: Option<ScenarioCgroup>,
@@ -131,6 +132,7 @@ pub struct Outcome {
     killed_at: Duration,
     before_kill: Vec<ProcessInfo>,
     held_before_kill: Vec<(u16, Duration)>,
+    ports_at_ready: Vec<PortAtReady>,
     plan_record: PlanRecord,
     dirs: DirWatch,
     observed: Mutex<Observed>,
@@ -213,6 +215,7 @@ impl Outcome {
             uid: u32::MAX,
             sig_ignored: 0,
             sig_caught: 0,
+            sig_blocked: 0,
             sig_pending: 0,
             pid_in_namespace: None,
         };
@@ -238,6 +241,7 @@ impl Outcome {
             uid: u32::MAX,
             sig_ignored: 0,
             sig_caught: 0,
+            sig_blocked: 0,
             sig_pending: 0,
             pid_in_namespace: None,
         });
@@ -278,6 +282,7 @@ impl Outcome {
             killed_at: parts.killed_at,
             before_kill: parts.before_kill,
             held_before_kill: parts.held_before_kill,
+            ports_at_ready: parts.ports_at_ready,
             plan_record: parts.plan_record,
             dirs: parts.dirs,
             observed: Mutex::new(Observed {
@@ -413,6 +418,14 @@ impl Outcome {
     /// The processes of the tree just before the kill (the agent included).
     pub fn tree_before_kill(&self) -> &[ProcessInfo] {
         &self.before_kill
+    }
+
+    /// Who listened on a watched `port` when the agent was ready (`None` for a port that
+    /// was not watched). A test that expects a leak of the port should check that the
+    /// tree held it then: otherwise the server never got the port, and a clean verdict is
+    /// about nothing.
+    pub fn port_at_ready(&self, port: u16) -> Option<&PortAtReady> {
+        self.ports_at_ready.iter().find(|p| p.port == port)
     }
 
     /// What the kill plan did.
@@ -555,6 +568,14 @@ impl Outcome {
             .flatten();
         let stdin_at_eof = self.stdin_at_eof(&alive);
         // The diagnosis reasons about the process the plan signalled (the group leader).
+        // How each reaped process ended: a parent that died of the signal ran no handler.
+        let ended: HashMap<i32, i32> = self
+            .tracker
+            .lock()
+            .reaped
+            .iter()
+            .map(|r| (r.pid, r.status))
+            .collect();
         let cx = Context::new(
             &self.plan,
             &self.top,
@@ -562,6 +583,7 @@ impl Outcome {
             &alive,
             sentinel,
             agent_failed,
+            ended,
         )
         .launcher_exited(launcher)
         .stdin_at_eof(stdin_at_eof);
@@ -681,7 +703,7 @@ impl Outcome {
     /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
     /// use std::time::Duration;
     ///
-    /// # let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let port = orphan_check::free_port();
     /// // The slow port holder catches SIGTERM and keeps its port for 3 s.
     /// let mut holder = Fixture::SlowPortHolder.command();
     /// holder.args(["--port", &port.to_string(), "--hold-ms", "3000"]);
@@ -989,6 +1011,7 @@ impl Outcome {
             oracles,
             survivors,
             ports,
+            ports_at_ready: self.ports_at_ready.clone(),
             files: observed.files.clone(),
             signals: self.plan_record.sent.clone(),
             agent_needed_sigkill: self.plan_record.agent_needed_sigkill,

@@ -279,6 +279,63 @@ pub(crate) fn is_held(port: u16) -> bool {
     on_port_fast(port).is_ok_and(|inodes| !inodes.is_empty())
 }
 
+/// Who listened on a watched port when the agent was ready, before the kill.
+///
+/// A scenario that expects its server to leak a port should find the port held by the
+/// tree here; if not, the server never held it (another process took it first, the
+/// server died with `EADDRINUSE`), and a clean verdict would mean nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PortAtReady {
+    /// The port.
+    pub port: u16,
+    /// True when a process of the agent's tree listened on it.
+    pub held_by_tree: bool,
+    /// Who listened on it: processes of the tree, or (when none of them did) anyone.
+    pub holders: Vec<PortHolder>,
+}
+
+impl PortAtReady {
+    /// Every watched port, looked at with the tree at readiness.
+    pub(crate) fn at_ready(ports: &[u16], tree: &[ProcessInfo]) -> Vec<PortAtReady> {
+        if ports.is_empty() {
+            return Vec::new();
+        }
+        let pids: Vec<i32> = tree.iter().map(|p| p.pid).collect();
+        ports.iter().map(|&p| PortAtReady::read(p, &pids)).collect()
+    }
+
+    /// Looks at `port` now: listeners among `tree` first, else anywhere.
+    pub(crate) fn read(port: u16, tree: &[i32]) -> PortAtReady {
+        let inodes = on_port_fast(port).unwrap_or_default();
+        if inodes.is_empty() {
+            return PortAtReady {
+                port,
+                held_by_tree: false,
+                holders: Vec::new(),
+            };
+        }
+        let inside = holders_among(&inodes, tree.iter().copied());
+        let held_by_tree = !inside.is_empty();
+        let holders = if held_by_tree {
+            inside
+                .into_iter()
+                .map(|pid| PortHolder::describe(pid, true))
+                .collect()
+        } else {
+            holders_anywhere(&inodes)
+                .into_iter()
+                .map(|pid| PortHolder::describe(pid, false))
+                .collect()
+        };
+        PortAtReady {
+            port,
+            held_by_tree,
+            holders,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

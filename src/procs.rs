@@ -33,6 +33,8 @@ pub struct ProcessInfo {
     pub sig_ignored: u64,
     /// Signals with a handler installed.
     pub sig_caught: u64,
+    /// Signals it blocks (its main thread's mask): sent to it, they stay pending.
+    pub sig_blocked: u64,
     /// Signals pending for it (thread and process-wide), not yet acted on.
     pub sig_pending: u64,
     /// Its pid inside its own PID namespace, when that is not ours (a container): `1`
@@ -59,6 +61,7 @@ impl ProcessInfo {
             uid: status.as_ref().map_or(u32::MAX, |s| s.ruid),
             sig_ignored: status.as_ref().map_or(0, |s| s.sigign),
             sig_caught: status.as_ref().map_or(0, |s| s.sigcgt),
+            sig_blocked: status.as_ref().map_or(0, |s| s.sigblk),
             sig_pending: status.as_ref().map_or(0, |s| s.sigpnd | s.shdpnd),
             pid_in_namespace: status
                 .as_ref()
@@ -96,6 +99,16 @@ impl ProcessInfo {
     /// Whether `signal` (a raw number) is ignored.
     pub fn ignores(&self, signal: i32) -> bool {
         (1..=64).contains(&signal) && self.sig_ignored & (1 << (signal - 1)) != 0
+    }
+
+    /// Whether `signal` (a raw number) is blocked.
+    pub fn blocks(&self, signal: i32) -> bool {
+        (1..=64).contains(&signal) && self.sig_blocked & (1 << (signal - 1)) != 0
+    }
+
+    /// Whether `signal` (a raw number) is pending: sent, not yet acted on.
+    pub fn has_pending(&self, signal: i32) -> bool {
+        (1..=64).contains(&signal) && self.sig_pending & (1 << (signal - 1)) != 0
     }
 
     /// Whether `signal` (a raw number) has a handler.
@@ -227,6 +240,7 @@ mod tests {
             uid: 0,
             sig_ignored: 1 << (15 - 1),
             sig_caught: 1 << (2 - 1),
+            sig_blocked: 0,
             sig_pending: 0,
             pid_in_namespace: None,
         };

@@ -22,8 +22,9 @@
 //! | `kill_after_ms` | integer | the delay asked for between readiness and the kill |
 //! | `deadline_ms` | integer \| null | the survivor deadline last checked |
 //! | `oracles` | array of string | `subreaper`, `cgroup`, `env-marker`: what was used |
-//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `sig_pending`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`), `missed_by`, `hints`, `holds_pipes` |
+//! | `survivors` | array | process fields (`pid`, `ppid`, `pgid`, `sid`, `state`, `comm`, `cmdline`, `start_ticks`, `uid`, `sig_ignored`, `sig_caught`, `sig_blocked`, `sig_pending`, `pid_in_namespace`) plus `ports`, `original_parent`, `env_marker`, `escapes` (objects tagged by `kind`; every reason that applies, most decisive first), `missed_by`, `hints` (one per escape, same order), `holds_pipes` |
 //! | `ports` | array | `port`, `free`, `checked_after_kill_ms`, `holders` (`pid`, `command`, `descendant`), `first_held_ms` (when it was first seen held, since the start, or null) |
+//! | `ports_at_ready` | array | every watched port at readiness: `port`, `held_by_tree`, `holders` (`pid`, `command`, `descendant`) |
 //! | `files` | array | `path`, `change`, `writers` |
 //! | `signals` | array | `signal`, `target`, `to`, `at_ms`, `delivered` |
 //! | `agent_needed_sigkill` | bool | the agent outlived SIGTERM's grace |
@@ -68,7 +69,7 @@ use crate::files::FileChange;
 use crate::kill::SentSignal;
 use crate::output::OutputTail;
 use crate::pipes::Stream;
-use crate::ports::PortVerdict;
+use crate::ports::{PortAtReady, PortVerdict};
 use crate::procs::ProcessInfo;
 use crate::touch::TouchRecord;
 
@@ -259,6 +260,8 @@ pub struct Report {
     pub survivors: Vec<Survivor>,
     /// Watched ports.
     pub ports: Vec<PortVerdict>,
+    /// Watched ports at readiness, before the kill.
+    pub ports_at_ready: Vec<PortAtReady>,
     /// Files written after the kill.
     pub files: Vec<FileChange>,
     /// Signals the plan sent.
@@ -547,9 +550,28 @@ impl fmt::Display for Report {
             writeln!(f, "  … {} more processes omitted", self.timeline_omitted)?;
         }
 
-        if !self.ports.is_empty() {
+        let never_held: Vec<&PortAtReady> = self
+            .ports_at_ready
+            .iter()
+            .filter(|p| !p.held_by_tree)
+            .collect();
+        if !self.ports.is_empty() || !never_held.is_empty() {
             writeln!(f)?;
             writeln!(f, "  ports")?;
+            for p in never_held {
+                let by: Vec<String> = p
+                    .holders
+                    .iter()
+                    .map(|h| format!(" (pid {} `{}` did: NOT a descendant)", h.pid, h.command))
+                    .collect();
+                writeln!(
+                    f,
+                    "    {:<10} {:>5}  no process of the tree listened on it at readiness{}",
+                    "NOT HELD",
+                    p.port,
+                    by.concat()
+                )?;
+            }
             for p in &self.ports {
                 if p.free {
                     writeln!(

@@ -104,6 +104,13 @@ impl Scenario {
     /// A scenario for `command`: its program, arguments, environment changes and working
     /// directory are used (stdio is always captured by the harness; `env_clear` is not
     /// visible through `Command`'s getters, so clear variables with `env_remove`).
+    ///
+    /// The program is found where `Command::spawn` on Linux would run it, which changes
+    /// directory before `execvp`: a relative path (`./tool`) and a relative `PATH` entry
+    /// are relative to the `current_dir` given (itself relative to ours), a bare name is
+    /// searched in the command's own `PATH` when it sets one, and a file without execute
+    /// permission is skipped in that search. It is resolved once, to an absolute path,
+    /// before anything starts.
     pub fn new(command: Command) -> Self {
         Scenario {
             command,
@@ -469,6 +476,7 @@ impl Scenario {
             // A launcher may be gone by readiness: its first look, taken while it
             // was still the sentinel's unreaped child.
             .or(agent_at_start.filter(|p| p.ppid == sentinel.pid()));
+        let ports_at_ready = ports::PortAtReady::at_ready(&watched, &before_kill);
         if !self.kill_after.is_zero() {
             tracker.wait(Instant::now() + self.kill_after, |s| s.sentinel_gone);
             // Add what was born during the delay; keep the first sighting of the rest.
@@ -557,6 +565,7 @@ impl Scenario {
             before_kill,
             seen_at_ready,
             held_before_kill,
+            ports_at_ready,
             plan_record,
             dirs: dirs_before,
             cgroup,
@@ -837,8 +846,27 @@ impl Scenario {
     }
 }
 
-/// Finds the executable the way `execvp` would, so that a missing program is an error
-/// before anything is forked.
+/// `PATH` as glibc's `execvp` searches it when the child's environment has none.
+#[cfg(not(target_env = "musl"))]
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+/// `PATH` as musl's `execvp` searches it when the child's environment has none.
+#[cfg(target_env = "musl")]
+const DEFAULT_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
+
+/// Finds the executable exactly where `std::process::Command` on Linux would run it, once,
+/// as an absolute path, so that a missing program is an error before anything is forked
+/// and the sentinel execs the very file that was checked (after its own `chdir`).
+///
+/// std changes to the working directory first and then calls `execvp` with the child's
+/// environment, so:
+///
+/// - a program containing a slash is a path; a relative one is relative to the child's
+///   working directory (`current_dir`, itself relative to ours), not to ours;
+/// - a bare name is looked up in the child's `PATH`: the command's own when it sets one,
+///   ours when it does not, `execvp`'s default when it removes it. Each entry is tried in
+///   order; a relative entry (or an empty one, meaning `.`) is relative to the child's
+///   working directory; a file that is not executable is skipped, as `execvp` goes on
+///   after `EACCES`.
 fn resolve_program(command: &Command) -> Result<PathBuf, Error> {
     let program = Path::new(command.get_program());
     let given = program.to_string_lossy().into_owned();
@@ -848,45 +876,69 @@ fn resolve_program(command: &Command) -> Result<PathBuf, Error> {
             searched: "an empty program name".into(),
         });
     }
-    let candidate = if program.as_os_str().as_bytes().contains(&b'/') {
-        let path = match command.get_current_dir() {
-            Some(dir) if program.is_relative() => dir.join(program),
-            _ => program.to_path_buf(),
-        };
+    // Relative paths are the child's: anchored in its working directory, read only when
+    // needed (an absolute program runs even when our own directory is gone).
+    let anchored = |p: &Path| -> Result<PathBuf, Error> {
+        if p.is_absolute() {
+            Ok(p.to_path_buf())
+        } else {
+            Ok(child_working_dir(command)?.join(p))
+        }
+    };
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.as_os_str().as_bytes().contains(&b'/') {
+        let path = anchored(program)?;
         if !path.exists() {
             return Err(Error::NotFound {
                 program: given,
                 searched: path.display().to_string(),
             });
         }
-        path
-    } else {
-        let path_var = command
-            .get_envs()
-            .find(|(k, _)| *k == "PATH")
-            .and_then(|(_, v)| v.map(OsStr::to_owned))
-            .or_else(|| std::env::var_os("PATH"))
-            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-        let found = std::env::split_paths(&path_var)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file());
-        match found {
-            Some(p) => p,
-            None => {
-                return Err(Error::NotFound {
-                    program: given,
-                    searched: format!("PATH={}", path_var.to_string_lossy()),
-                })
-            }
+        if !executable(&path) {
+            return Err(Error::NotExecutable { path });
         }
-    };
-    let executable = std::fs::metadata(&candidate)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false);
-    if !executable {
-        return Err(Error::NotExecutable { path: candidate });
+        return Ok(path);
     }
-    Ok(candidate)
+    let path_var = match command.get_envs().find(|(k, _)| *k == "PATH") {
+        Some((_, Some(v))) => v.to_owned(),
+        Some((_, None)) => DEFAULT_PATH.into(),
+        None => std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
+    };
+    let mut not_executable = None;
+    for dir in std::env::split_paths(&path_var) {
+        // `Path::join` of an empty entry gives the bare name: the working directory.
+        let candidate = anchored(&dir.join(program))?;
+        if executable(&candidate) {
+            return Ok(candidate);
+        }
+        if not_executable.is_none() && candidate.is_file() {
+            not_executable = Some(candidate);
+        }
+    }
+    match not_executable {
+        Some(path) => Err(Error::NotExecutable { path }),
+        None => Err(Error::NotFound {
+            program: given,
+            searched: format!("PATH={}", path_var.to_string_lossy()),
+        }),
+    }
+}
+
+/// The directory the agent starts in, as an absolute path: `current_dir` (relative to
+/// ours when relative), else ours.
+fn child_working_dir(command: &Command) -> Result<PathBuf, Error> {
+    match command.get_current_dir() {
+        Some(dir) if dir.is_absolute() => Ok(dir.to_path_buf()),
+        dir => {
+            let here = std::env::current_dir().map_err(|source| Error::Io {
+                what: "could not read the current directory to resolve the program",
+                source,
+            })?;
+            Ok(dir.map_or(here.clone(), |d| here.join(d)))
+        }
+    }
 }
 
 fn check_port_free_before(port: u16) -> Result<(), Error> {

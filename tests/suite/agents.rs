@@ -18,13 +18,15 @@
 //!   agent; the same group escape as above.
 //! - `node_wrapper_chain`: `npm run dev` is node → npm → sh → node; npm forwards SIGTERM
 //!   only to the shell.
+//! - `forward_sigterm`: the agent forwards SIGTERM to its server and exits, but the
+//!   server ignores SIGTERM; group SIGINT, SIGKILL and SIGHUP reach it directly.
 
 use std::time::Duration;
 
-use orphan_check::{Error, ExampleAgent, KillPlan, Ready, Scenario};
+use orphan_check::{free_port, Error, ExampleAgent, KillPlan, Ready, Scenario};
 use rstest::rstest;
 
-use crate::common::{plan, port};
+use crate::common::{expect_held_at_ready, plan};
 
 const DEADLINE: Duration = Duration::from_secs(1);
 
@@ -103,6 +105,12 @@ const CLEAN: Expect = (0, false, false);
 #[case::node_wrapper_chain_int_group(ExampleAgent::NodeWrapperChain, &[], "int_group", CLEAN)]
 #[case::node_wrapper_chain_kill_group(ExampleAgent::NodeWrapperChain, &[], "kill_group", CLEAN)]
 #[case::node_wrapper_chain_hup_group(ExampleAgent::NodeWrapperChain, &[], "hup_group", CLEAN)]
+#[case::forward_sigterm_sigkill(ExampleAgent::ForwardSigterm, &[], "sigkill", LEAK)]
+#[case::forward_sigterm_sigterm(ExampleAgent::ForwardSigterm, &[], "sigterm", LEAK)]
+#[case::forward_sigterm_term_then_kill(ExampleAgent::ForwardSigterm, &[], "term_then_kill", LEAK)]
+#[case::forward_sigterm_int_group(ExampleAgent::ForwardSigterm, &[], "int_group", CLEAN)]
+#[case::forward_sigterm_kill_group(ExampleAgent::ForwardSigterm, &[], "kill_group", CLEAN)]
+#[case::forward_sigterm_hup_group(ExampleAgent::ForwardSigterm, &[], "hup_group", CLEAN)]
 fn example_agent(
     #[case] agent: ExampleAgent,
     #[case] extra: &[&str],
@@ -115,63 +123,56 @@ fn example_agent(
         return;
     }
     let (count, agent_survives, port_held) = expected;
-    let mut last_busy = None;
-    for _ in 0..5 {
-        let p = port();
-        let mut cmd = agent.command();
-        cmd.args(["--port", &p.to_string()]).args(extra);
-        let run = Scenario::new(cmd)
-            .ready_when(Ready::stdout_line("ready"))
-            .ready_timeout(Duration::from_secs(20))
-            .kill(plan(plan_name))
-            .watch_port(p)
-            .run();
-        let outcome = match run {
-            Ok(o) => o,
-            Err(Error::ExitedBeforeReady { status, stderr, .. }) if status == "exit status 77" => {
-                eprintln!(
-                    "skipped: {}",
-                    stderr
-                        .lines()
-                        .find(|l| l.contains("skip"))
-                        .unwrap_or("not permitted here")
-                );
-                return;
-            }
-            Err(e @ Error::PortBusy { .. }) => {
-                last_busy = Some(e);
-                continue;
-            }
-            Err(e) => panic!("the agent runs: {e}"),
-        };
-        let survivors = outcome.survivors_after(DEADLINE);
-        let report = || outcome.report();
-        assert_eq!(survivors.len(), count, "{}", report());
-        assert_eq!(
-            survivors
-                .iter()
-                .any(|s| s.process.pid == outcome.agent_pid()),
-            agent_survives,
-            "{}",
-            report()
-        );
-        assert_eq!(
-            !outcome.port_verdict(p, DEADLINE).free,
-            port_held,
-            "{}",
-            report()
-        );
-        for s in &survivors {
-            assert!(
-                !s.escapes.is_empty(),
-                "survivor {} has no diagnosis\n{}",
-                s.process.pid,
-                report()
+    let p = free_port();
+    let mut cmd = agent.command();
+    cmd.args(["--port", &p.to_string()]).args(extra);
+    let run = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .ready_timeout(Duration::from_secs(20))
+        .kill(plan(plan_name))
+        .watch_port(p)
+        .run();
+    let outcome = match run {
+        Ok(o) => o,
+        Err(Error::ExitedBeforeReady { status, stderr, .. }) if status == "exit status 77" => {
+            eprintln!(
+                "skipped: {}",
+                stderr
+                    .lines()
+                    .find(|l| l.contains("skip"))
+                    .unwrap_or("not permitted here")
             );
+            return;
         }
-        return;
+        Err(e) => panic!("the agent runs: {e}"),
+    };
+    // The agents print `ready` once their dev server answers on the port.
+    expect_held_at_ready(&outcome, p);
+    let survivors = outcome.survivors_after(DEADLINE);
+    let report = || outcome.report();
+    assert_eq!(survivors.len(), count, "{}", report());
+    assert_eq!(
+        survivors
+            .iter()
+            .any(|s| s.process.pid == outcome.agent_pid()),
+        agent_survives,
+        "{}",
+        report()
+    );
+    assert_eq!(
+        !outcome.port_verdict(p, DEADLINE).free,
+        port_held,
+        "{}",
+        report()
+    );
+    for s in &survivors {
+        assert!(
+            !s.escapes.is_empty(),
+            "survivor {} has no diagnosis\n{}",
+            s.process.pid,
+            report()
+        );
     }
-    panic!("no free port: {last_busy:?}");
 }
 
 #[test]
@@ -180,7 +181,7 @@ fn shell_true_is_named_with_its_cause_and_hint() {
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    let p = port();
+    let p = free_port();
     let mut cmd = ExampleAgent::Cause4ShellTrue.command();
     cmd.args(["--port", &p.to_string()]);
     let outcome = Scenario::new(cmd)
@@ -206,7 +207,7 @@ fn an_exception_before_the_kill_is_named_cause_2() {
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    let p = port();
+    let p = free_port();
     let mut cmd = ExampleAgent::Cause2ExceptionPath.command();
     cmd.args(["--port", &p.to_string()]);
     // The agent raises right after its ready line; the kill comes after it has exited.
@@ -238,7 +239,7 @@ fn a_namespace_init_that_drops_sigterm_is_named_cause_6() {
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    let p = port();
+    let p = free_port();
     let mut cmd = ExampleAgent::Cause6Pid1.command();
     cmd.args(["--port", &p.to_string()]);
     let outcome = match Scenario::new(cmd)

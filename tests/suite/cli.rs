@@ -14,7 +14,7 @@ use assert_cmd::cargo::cargo_bin;
 use orphan_check::RUN_ENV;
 use serde_json::Value;
 
-use crate::common::{port, tag, Watched};
+use crate::common::{tag, Watched};
 
 fn bin() -> PathBuf {
     cargo_bin("orphan-check")
@@ -100,18 +100,11 @@ impl Drop for Spawned {
     }
 }
 
-/// Runs `build(port)`; when the harness refuses because another test took the port
-/// between the pick and the start, tries another one.
+/// Runs `build(port)` for a port from `orphan_check::free_port` (reserved by this test
+/// process, so no other test gets it while the command runs).
 fn on_free_port(build: impl Fn(u16) -> assert_cmd::Command) -> (std::process::Output, u16) {
-    for _ in 0..5 {
-        let p = port();
-        let out = build(p).output().expect("orphan-check runs");
-        if out.status.code() == Some(2) && stderr(&out).contains("already in use") {
-            continue;
-        }
-        return (out, p);
-    }
-    panic!("no free port after 5 tries");
+    let p = orphan_check::free_port();
+    (build(p).output().expect("orphan-check runs"), p)
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -396,6 +389,10 @@ fn a_leak_exits_1_with_survivors_in_json_and_junit() {
     let report = read_json(&json);
     check_report_schema(&report);
     assert_eq!(report["verdict"], "leak");
+    assert_eq!(
+        report["ports_at_ready"][0]["held_by_tree"], true,
+        "the fixture never held its port {p}: {report:#}"
+    );
     let survivors = report["survivors"].as_array().unwrap();
     assert_eq!(survivors.len(), 2, "{report:#}");
     assert!(survivors.iter().all(|s| s["comm"] == "listener"));

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use orphan_check::{Error, Fixture, Outcome, Report, Scenario};
+use orphan_check::{Fixture, Outcome, Report, Scenario};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
@@ -23,35 +23,36 @@ pub fn plan(name: &str) -> orphan_check::KillPlan {
     }
 }
 
-/// A TCP port nobody listens on now.
-pub fn port() -> u16 {
-    portpicker::pick_unused_port().unwrap_or_else(|| {
-        // portpicker gave up (its range is busy): ask the kernel for one.
-        let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free port");
-        l.local_addr().expect("bound").port()
-    })
+/// Panics with the report unless a process of the tree listened on `port` when the agent
+/// was ready. Every fixture and example agent prints its ready line only once it holds
+/// its port, so a port not held then means the fixture never got it (another process
+/// took it first; the server died with `EADDRINUSE`), and the verdict that follows,
+/// clean or leak, would be about nothing.
+#[track_caller]
+pub fn expect_held_at_ready(outcome: &Outcome, port: u16) {
+    let at = outcome
+        .port_at_ready(port)
+        .unwrap_or_else(|| panic!("port {port} is not watched"));
+    assert!(
+        at.held_by_tree,
+        "the fixture never held its port {port}: at readiness {}\n{}",
+        if at.holders.is_empty() {
+            "nobody listened on it".to_string()
+        } else {
+            format!("{:?} listened on it", at.holders)
+        },
+        outcome.report()
+    );
 }
 
-/// Runs the scenario `build` makes for a free port. Tests run in parallel (and under
-/// nextest in separate processes), so a port picked free can be taken by another test
-/// before the start; the harness then refuses with `PortBusy`, and we try another.
-pub fn run_on_free_port(build: impl Fn(u16) -> Scenario) -> (Outcome, u16) {
-    let mut last = None;
-    for _ in 0..5 {
-        let p = port();
-        match build(p).run() {
-            Ok(outcome) => return (outcome, p),
-            Err(e @ Error::PortBusy { .. }) => last = Some(e),
-            // Taken between the harness's check and the fixture's bind.
-            Err(e @ Error::ExitedBeforeReady { .. })
-                if e.to_string().contains("Address already in use") =>
-            {
-                last = Some(e)
-            }
-            Err(e) => panic!("the scenario runs: {e}"),
-        }
-    }
-    panic!("no free port after 5 tries: {last:?}");
+/// Runs the scenario `build` makes for a port from [`orphan_check::free_port`]: unique
+/// within this process and reserved against others, so no retry is needed.
+pub fn run_with_port(build: impl Fn(u16) -> Scenario) -> (Outcome, u16) {
+    let p = orphan_check::free_port();
+    let outcome = build(p)
+        .run()
+        .unwrap_or_else(|e| panic!("the scenario runs: {e}"));
+    (outcome, p)
 }
 
 /// How long a survivor must outlive the kill to count. Clean scenarios return as soon as

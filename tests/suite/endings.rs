@@ -34,7 +34,7 @@ use std::time::Duration;
 use orphan_check::{Error, Escape, Fixture, KillPlan, Ready, Scenario};
 use rstest::rstest;
 
-use crate::common::{run_on_free_port, survivor_names, DEADLINE};
+use crate::common::{run_with_port, survivor_names, DEADLINE};
 
 // ------------------------------------------------------------------ parent death
 
@@ -44,7 +44,7 @@ use crate::common::{run_on_free_port, survivor_names, DEADLINE};
 #[case::pdeathsig_self_follows(Fixture::PdeathsigChild, &["--self"], &[])]
 #[case::pdeathsig_child_covers_one_generation(Fixture::PdeathsigChild, &[], &["pdeathsig-child", "pdeathsig-child"])]
 fn parent_death(#[case] fixture: Fixture, #[case] args: &[&str], #[case] expected: &[&str]) {
-    let (outcome, port) = run_on_free_port(|port| {
+    let (outcome, port) = run_with_port(|port| {
         let mut c = fixture.command();
         c.args(["--port", &port.to_string()]).args(args);
         Scenario::new(c)

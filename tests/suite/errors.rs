@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use orphan_check::{Error, FailureReason, Fixture, KillPlan, Ready, Scenario};
 
-use crate::common::{fixture, pids_with_env, port, tag};
+use crate::common::{fixture, pids_with_env, tag};
 
 /// Runs `cmd` tagged with a unique variable, and checks that after the call nothing
 /// carrying the tag is alive.
@@ -209,7 +209,7 @@ fn a_zero_verdict_deadline_is_a_failure_that_says_so() {
 fn a_port_that_someone_else_holds_after_the_kill_names_a_stranger() {
     // The agent listens on nothing; a process outside the tree (this test) holds the
     // watched port after the start. The verdict blames the holder, not the agent.
-    let p = port();
+    let p = orphan_check::free_port();
     let outcome = Scenario::new(Fixture::Listener.command())
         .ready_when(Ready::stdout_line("ready"))
         .watch_port(p)
@@ -227,5 +227,98 @@ fn a_port_that_someone_else_holds_after_the_kill_names_a_stranger() {
         "{failure}"
     );
     drop(stranger);
+    outcome.assert_no_survivors(Duration::from_secs(2));
+}
+
+#[test]
+fn a_fixture_that_never_held_its_port_is_caught_at_readiness() {
+    // The flake this guards against: another process takes the port after the harness
+    // checked it free and before the fixture binds; the fixture dies of EADDRINUSE (or
+    // an agent's wait-for-port connects to the stranger), and a test expecting a leak
+    // sees a clean tree. Here the stranger is this test: it binds the watched port once
+    // the agent runs (so after the check), then makes the agent ready.
+    let p = orphan_check::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let tag = tag();
+    let mut cmd = Command::new("sleep");
+    cmd.arg("1000").env("OC_TEST_TAG", &tag);
+    let stranger = {
+        let (ready, tag) = (ready.clone(), tag.clone());
+        std::thread::spawn(move || {
+            let until = std::time::Instant::now() + Duration::from_secs(20);
+            let mut wait = Duration::from_millis(1);
+            while pids_with_env("OC_TEST_TAG", &tag).is_empty() {
+                assert!(std::time::Instant::now() < until, "the agent never started");
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(20));
+            }
+            let l = std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
+            std::fs::write(&ready, "").unwrap();
+            l
+        })
+    };
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::file(&ready))
+        .watch_port(p)
+        .kill(KillPlan::sigkill())
+        .run()
+        .unwrap();
+    let held = stranger.join().unwrap();
+    let at = outcome.port_at_ready(p).expect("a watched port");
+    assert!(!at.held_by_tree, "{at:?}");
+    assert_eq!(
+        at.holders
+            .iter()
+            .map(|h| (h.pid, h.descendant))
+            .collect::<Vec<_>>(),
+        [(std::process::id() as i32, false)]
+    );
+    let report = outcome.report();
+    assert_eq!(report.ports_at_ready, std::slice::from_ref(at));
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "{:<10} {p:>5}  no process of the tree listened on it at readiness",
+            "NOT HELD"
+        )),
+        "{text}"
+    );
+    // The suite's check fails loudly, naming the reason, not the verdict it would skew.
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::common::expect_held_at_ready(&outcome, p)
+    }))
+    .expect_err("a port the fixture never held is caught");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains(&format!("the fixture never held its port {p}")),
+        "{message}"
+    );
+    drop(held);
+    outcome.assert_no_survivors(Duration::from_secs(2));
+}
+
+#[test]
+fn a_fixture_that_holds_its_port_is_seen_holding_it_at_readiness() {
+    let p = orphan_check::free_port();
+    let mut cmd = Fixture::Listener.command();
+    cmd.args(["--port", &p.to_string()]);
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .watch_port(p)
+        .kill(KillPlan::sigkill())
+        .run()
+        .unwrap();
+    let at = outcome.port_at_ready(p).expect("a watched port");
+    assert!(at.held_by_tree, "{at:?}");
+    assert_eq!(
+        at.holders
+            .iter()
+            .map(|h| (h.pid, h.descendant))
+            .collect::<Vec<_>>(),
+        [(outcome.agent_pid(), true)]
+    );
+    crate::common::expect_held_at_ready(&outcome, p);
+    assert!(!outcome.report().to_string().contains("NOT HELD"));
     outcome.assert_no_survivors(Duration::from_secs(2));
 }

@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
-use orphan_check::{Cleanup, Escape, Fixture, KillPlan, Ready, Scenario, Survivor};
+use orphan_check::{
+    free_port, Cleanup, Escape, ExampleAgent, Fixture, KillPlan, Ready, Scenario, Survivor,
+};
 
-use crate::common::{fixture, DEADLINE};
+use crate::common::{expect_held_at_ready, fixture, DEADLINE};
 
 fn run(cmd: std::process::Command, plan: KillPlan) -> orphan_check::Outcome {
     Scenario::new(cmd)
@@ -292,4 +294,199 @@ fn the_timeline_records_every_process_and_how_it_ended() {
     let child = after.timeline.iter().find(|t| t.pid == child.pid).unwrap();
     assert!(child.needed_sigkill, "{after}");
     assert_eq!(child.exit.as_ref().unwrap().how, "killed by SIGKILL");
+}
+
+// ------------------------------------------------ signals that arrive only indirectly
+//
+// The plan's signal goes to the agent (or its group); a survivor can still get it
+// forwarded: by the agent's own handler, by a wrapper that passes signals on (tini,
+// npm), by a shell's `trap`. Its dispositions (SigIgn, SigBlk, SigCgt in
+// /proc/<pid>/status) are then the decisive part of its escape, named first, and a
+// parent that handled the signal and exited is not "no cleanup" (cause 1).
+
+fn python_available() -> bool {
+    std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_sigterm_forwarded_by_the_agent_to_a_server_that_ignores_it() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    // The agent's handler forwards SIGTERM to the server and exits with 143; the server
+    // ignores SIGTERM and keeps its port.
+    let port = free_port();
+    let mut cmd = ExampleAgent::ForwardSigterm.command();
+    cmd.args(["--port", &port.to_string()]);
+    let o = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .ready_timeout(Duration::from_secs(20))
+        .kill(KillPlan::sigterm())
+        .watch_port(port)
+        .run()
+        .expect("the agent runs");
+    expect_held_at_ready(&o, port);
+    let s = o.survivors_after(DEADLINE);
+    assert_eq!(s.len(), 1, "{}", o.report());
+    assert_eq!(
+        s[0].escapes,
+        [
+            Escape::SignalIgnored { signal: "SIGTERM" },
+            Escape::ParentHandledSignal {
+                parent: o.agent_pid(),
+                parent_exit: Some("exit status 143".into())
+            }
+        ],
+        "{}",
+        o.report()
+    );
+    assert!(
+        s[0].escapes.iter().all(|e| e.cause() != Some(1)),
+        "the agent did clean up: not cause 1\n{}",
+        o.report()
+    );
+    assert!(s[0].missed_by.contains(&Cleanup::SigtermCleanup));
+    assert_eq!(s[0].hints.len(), 2);
+    // Both reasons, with their hints, in the text and the JSON.
+    let failure = o.check_no_survivors(DEADLINE).unwrap_err();
+    let text = failure.to_string();
+    assert!(
+        text.contains("escaped: SIGTERM ignored (SigIgn)")
+            && text.contains("handled the signal and exited (exit status 143)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: a process that ignores the stop signal needs SIGKILL"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&failure.report.to_json()).unwrap();
+    let kinds: Vec<&str> = json["survivors"][0]["escapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["signal_ignored", "parent_handled_signal"]);
+    assert_eq!(json["survivors"][0]["hints"].as_array().unwrap().len(), 2);
+    assert!(json["survivors"][0]["missed_by"]
+        .as_array()
+        .unwrap()
+        .contains(&"sigterm_cleanup".into()));
+    assert!(!o.port_verdict(port, DEADLINE).free);
+}
+
+#[test]
+fn a_wrapper_that_forwards_sigterm_and_waits_keeps_a_child_that_ignores_it() {
+    // `agent --on-term forward` is a tini-like wrapper: it handles SIGTERM, passes it to
+    // its child and waits for it. The child ignores SIGTERM, so both live: the wrapper
+    // caught the signal and did not exit, the child ignored it and keeps its parent.
+    let mut cmd = Fixture::Agent.command();
+    cmd.args([
+        "--child",
+        "sigterm-ignorer",
+        "--how",
+        "plain",
+        "--on-term",
+        "forward",
+    ]);
+    let o = run(cmd, KillPlan::sigterm());
+    let s = o.survivors_after(DEADLINE);
+    assert_eq!(s.len(), 2, "{}", o.report());
+    let wrapper = s.iter().find(|s| s.pid() == o.agent_pid()).unwrap();
+    assert_eq!(
+        wrapper.escapes,
+        [Escape::SignalCaught { signal: "SIGTERM" }],
+        "{}",
+        o.report()
+    );
+    let child = s.iter().find(|s| s.pid() != o.agent_pid()).unwrap();
+    assert_eq!(
+        child.escapes,
+        [
+            Escape::SignalIgnored { signal: "SIGTERM" },
+            Escape::ParentSurvived {
+                parent: o.agent_pid()
+            }
+        ],
+        "{}",
+        o.report()
+    );
+    assert!(child.missed_by.contains(&Cleanup::SigtermCleanup));
+}
+
+/// `sh -c` running the SIGTERM ignorer in the background, with `trap` (when given) for
+/// SIGTERM. The ignorer prints the ready line.
+fn shell_around_the_ignorer(trap: Option<&str>) -> std::process::Command {
+    let ignorer = Fixture::SigtermIgnorer.path();
+    let script = format!(
+        "{}'{}' & c=$!; wait",
+        trap.map(|t| format!("trap '{t}' TERM; "))
+            .unwrap_or_default(),
+        ignorer.display()
+    );
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", &script]);
+    cmd
+}
+
+#[test]
+fn a_shell_trap_that_forwards_sigterm_to_a_child_that_ignores_it() {
+    // The shell handles SIGTERM (`trap`), forwards it and exits 0: not shell=True's
+    // "the signal reached only the shell"; the child's SigIgn decides.
+    let o = run(
+        shell_around_the_ignorer(Some("kill -TERM $c; exit 0")),
+        KillPlan::sigterm(),
+    );
+    let s = o.survivors_after(DEADLINE);
+    assert_eq!(s.len(), 1, "{}", o.report());
+    assert_eq!(
+        s[0].escapes,
+        [
+            Escape::SignalIgnored { signal: "SIGTERM" },
+            Escape::ParentHandledSignal {
+                parent: o.agent_pid(),
+                parent_exit: Some("exit status 0".into())
+            }
+        ],
+        "{}",
+        o.report()
+    );
+    // Without the trap the shell dies of SIGTERM and forwards nothing: cause 4 first,
+    // and a group SIGTERM (cause 4's fix) would not have stopped the child either.
+    let o = run(shell_around_the_ignorer(None), KillPlan::sigterm());
+    let s = o.survivors_after(DEADLINE);
+    assert_eq!(s.len(), 1, "{}", o.report());
+    assert_eq!(
+        s[0].escapes,
+        [
+            Escape::ShellTrue {
+                shell_pid: o.agent_pid()
+            },
+            Escape::SignalIgnored { signal: "SIGTERM" }
+        ],
+        "{}",
+        o.report()
+    );
+}
+
+#[test]
+fn a_child_that_ignores_sigterm_under_sigkill_is_cause_3_first() {
+    // Nothing was forwarded (SIGKILL runs no handler): cause 3 decides; the ignored
+    // SIGTERM says a SIGTERM-only cleanup would have failed too.
+    let o = run(agent("sigterm-ignorer", "plain", &[]), KillPlan::sigkill());
+    let s = o.survivors_after(DEADLINE);
+    assert_eq!(s.len(), 1, "{}", o.report());
+    assert_eq!(
+        s[0].escapes,
+        [
+            Escape::UngroupedSigkill,
+            Escape::SignalIgnored { signal: "SIGTERM" }
+        ],
+        "{}",
+        o.report()
+    );
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use orphan_check::{fixture_dir, CgroupMode, Fixture, KillPlan, Outcome, Ready, Report, Scenario};
 
-use crate::common::{run_on_free_port, DEADLINE};
+use crate::common::{run_with_port, DEADLINE};
 
 /// Text that would be markup if it reached the page unescaped: it closes the elements
 /// it may land in, opens a script, an image with a handler and a marked element.
@@ -43,7 +43,7 @@ fn hostile_shell_tree(port: u16) -> Scenario {
 
 /// The leak: two survivors, the port held.
 fn leak_report() -> (Outcome, Report) {
-    let (outcome, port) = run_on_free_port(hostile_shell_tree);
+    let (outcome, port) = run_with_port(hostile_shell_tree);
     assert_eq!(outcome.survivors_after(DEADLINE).len(), 2);
     assert!(!outcome.port_verdict(port, Duration::from_millis(100)).free);
     let report = outcome.report();
@@ -52,7 +52,7 @@ fn leak_report() -> (Outcome, Report) {
 
 /// The clean run: a listener that SIGTERM ends, ready when its port listens.
 fn clean_report() -> (Outcome, Report) {
-    let (outcome, port) = run_on_free_port(|p| {
+    let (outcome, port) = run_with_port(|p| {
         let mut cmd = Fixture::Listener.command();
         cmd.args(["--port", &p.to_string()]);
         Scenario::new(cmd)
@@ -309,7 +309,7 @@ fn a_port_is_first_seen_held_at_readiness_on_it_or_as_the_kill_begins() {
 
 #[test]
 fn a_watched_port_nobody_binds_is_never_seen_held() {
-    let (outcome, port) = run_on_free_port(|p| {
+    let (outcome, port) = run_with_port(|p| {
         Scenario::new(Fixture::Listener.command())
             .ready_when(Ready::stdout_line("ready"))
             .kill(KillPlan::sigterm())

@@ -15,6 +15,7 @@ mod lifeline;
 mod matrix;
 mod natural_endings;
 mod nextest_wrapper;
+mod program_path;
 mod report;
 mod rstest_example;
 mod sentinel_faults;

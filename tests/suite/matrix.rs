@@ -20,10 +20,10 @@
 //! only when it outlives SIGTERM (`sigterm-ignorer`, `slow-port-holder` started
 //! directly).
 
-use orphan_check::{Fixture, Ready, Scenario};
+use orphan_check::{free_port, Fixture, Ready, Scenario};
 use rstest::rstest;
 
-use crate::common::{plan, run_on_free_port, survivor_names, DEADLINE};
+use crate::common::{expect_held_at_ready, plan, survivor_names, DEADLINE};
 
 #[derive(Debug, Clone, Copy)]
 enum How {
@@ -162,12 +162,14 @@ fn matrix(
     #[case] expected: &[&str],
     #[case] agent_needed_sigkill: bool,
 ) {
-    let (outcome, port) = run_on_free_port(|port| {
-        Scenario::new(command(fixture, how, port))
-            .ready_when(Ready::stdout_line("ready"))
-            .kill(plan(plan_name))
-            .watch_port(port)
-    });
+    let port = free_port();
+    let outcome = Scenario::new(command(fixture, how, port))
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(plan(plan_name))
+        .watch_port(port)
+        .run()
+        .expect("the scenario runs");
+    expect_held_at_ready(&outcome, port);
 
     let survivors = survivor_names(&outcome);
     assert_eq!(survivors, expected, "survivors\n{}", outcome.report());

@@ -32,7 +32,7 @@ use orphan_check::{
     SignalForwarder, Stdin, Stream, Verdict,
 };
 
-use crate::common::{pids_with_env, run_on_free_port, tag, DEADLINE};
+use crate::common::{pids_with_env, run_with_port, tag, DEADLINE};
 
 fn python() -> bool {
     let ok = Command::new("python3")
@@ -66,7 +66,7 @@ fn own_exit_cause1_agent_that_exits_leaves_its_server_as_cause_1() {
     if !python() {
         return;
     }
-    let (outcome, p) = run_on_free_port(|p| {
+    let (outcome, p) = run_with_port(|p| {
         let mut cmd = ExampleAgent::Cause1NoCleanup.command();
         cmd.args(["--port", &p.to_string(), "--exit"]);
         Scenario::new(cmd)
@@ -100,7 +100,7 @@ fn own_exit_cause2_an_exception_leaves_its_server_as_cause_2() {
     if !python() {
         return;
     }
-    let (outcome, _) = run_on_free_port(|p| {
+    let (outcome, _) = run_with_port(|p| {
         let mut cmd = ExampleAgent::Cause2ExceptionPath.command();
         cmd.args(["--port", &p.to_string()]);
         Scenario::new(cmd)
@@ -204,7 +204,7 @@ fn own_exit_a_signal_forwarded_before_the_start_reaches_the_agent() {
 
 /// Runs `script(listener, port)` as the agent, ready when the port listens.
 fn launcher(script: impl Fn(&str, u16) -> Command, plan: KillPlan) -> orphan_check::Outcome {
-    let (outcome, _) = run_on_free_port(|p| {
+    let (outcome, _) = run_with_port(|p| {
         Scenario::new(script(&listener(), p))
             .ready_when(Ready::port(p))
             .kill(plan)
@@ -327,7 +327,7 @@ fn launcher_readiness_by_a_line_its_server_writes_after_it_exited() {
     // exited: the scenario is judged, not refused. (Whether the report calls it a
     // launcher's leftover or cause 2 depends on whether the harness read the exit before
     // the line; both arrive within a millisecond, so only the verdict is asserted.)
-    let (outcome, _) = run_on_free_port(|p| {
+    let (outcome, _) = run_with_port(|p| {
         Scenario::new(failing_launcher(&listener(), p))
             .ready_when(Ready::stdout_line("ready"))
             .kill(KillPlan::sigkill())

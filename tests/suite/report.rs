@@ -9,7 +9,7 @@ use std::time::Duration;
 use orphan_check::{fixture_dir, CgroupMode, Fixture, KillPlan, Ready, Report, Scenario};
 use serde_json::Value;
 
-use crate::common::{run_on_free_port, DEADLINE};
+use crate::common::{expect_held_at_ready, DEADLINE};
 
 fn snapshot_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -51,15 +51,17 @@ fn mask(report: &Report, text: &str, port: u16) -> String {
 }
 
 fn shell_fork_tree_under_sigterm() -> (orphan_check::Outcome, u16) {
-    let (outcome, port) = run_on_free_port(|p| {
-        let mut cmd = Fixture::ShellForkTree.command();
-        cmd.args(["--port", &p.to_string()]);
-        Scenario::new(cmd)
-            .ready_when(Ready::stdout_line("ready"))
-            .kill(KillPlan::sigterm())
-            .watch_port(p)
-            .cgroup(CgroupMode::Off)
-    });
+    let port = orphan_check::free_port();
+    let mut cmd = Fixture::ShellForkTree.command();
+    cmd.args(["--port", &port.to_string()]);
+    let outcome = Scenario::new(cmd)
+        .ready_when(Ready::stdout_line("ready"))
+        .kill(KillPlan::sigterm())
+        .watch_port(port)
+        .cgroup(CgroupMode::Off)
+        .run()
+        .expect("the scenario runs");
+    expect_held_at_ready(&outcome, port);
     assert_eq!(outcome.survivors_after(DEADLINE).len(), 2);
     assert!(!outcome.port_verdict(port, Duration::from_millis(100)).free);
     (outcome, port)

@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use orphan_check::{ExampleAgent, KillPlan, Ready, Scenario};
+use orphan_check::{free_port, ExampleAgent, KillPlan, Ready, Scenario};
 use rstest::rstest;
-
-use crate::common::port;
 
 #[rstest]
 fn managed_subprocess_cleans_up_unless_sigkilled(
@@ -29,7 +27,7 @@ fn managed_subprocess_cleans_up_unless_sigkilled(
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    let p = port();
+    let p = free_port();
     let mut agent = ExampleAgent::FixManagedSubprocess.command();
     agent.args(["--port", &p.to_string()]);
     let outcome = Scenario::new(agent)

@@ -220,7 +220,7 @@ fn run_judges_setsid_http_server_as_a_leak_naming_the_server() {
     }
     let mut last = String::new();
     for _ in 0..5 {
-        let p = crate::common::port().to_string();
+        let p = orphan_check::free_port().to_string();
         let ready = format!("port:{p}");
         let (mut c, tag) = oc(&[
             "run",

@@ -273,8 +273,8 @@ fn run_scenario(
     dir: Option<&Path>,
 ) -> Cell {
     let listens = LISTENERS.contains(&fixture);
-    // A port picked free can be taken by a parallel scenario before the start; the
-    // harness then refuses with PortBusy, and another port is tried.
+    // A port picked free can still be taken by a program that picks ports its own way
+    // before the start; the harness then refuses with PortBusy, and another is tried.
     for _ in 0..5 {
         let port = if listens { free_port() } else { None };
         let mut command = match wrapper.words.split_first() {
@@ -327,12 +327,9 @@ fn run_scenario(
     Cell::Failed("no free port after 5 tries".into())
 }
 
-/// A TCP port nobody listens on now (the kernel's pick for an ephemeral bind).
+/// A TCP port nobody listens on now, never handed out before in this run.
 fn free_port() -> Option<u16> {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .ok()
+    orphan_check::try_free_port().ok()
 }
 
 /// `<tool> --version`'s first non-empty line (stdout, else stderr); `None` when the tool
