@@ -17,17 +17,19 @@
 //!   out is reserved by an abstract Unix socket named after it, which other callers
 //!   cannot bind; the kernel drops the reservation when the process exits, and the process
 //!   keeps only its last [`RESERVATIONS`];
-//! - and it probes: a port is handed out only if a TCP bind on the IPv4 and IPv6
-//!   wildcard addresses succeeds now.
+//! - and it probes: a port is handed out only if a TCP bind (without `listen`) on the
+//!   IPv4 and IPv6 wildcard addresses succeeds now.
 
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::Mutex;
+
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 /// The lowest port handed out: below it live the well-known services (3000, 5432, 8080…).
 const FLOOR: u16 = 10_000;
@@ -205,14 +207,28 @@ fn reserve(port: u16) -> Reservation {
 
 /// Whether a TCP bind on `port` succeeds now, on the IPv4 wildcard (which conflicts with
 /// any IPv4 listener on the port) and on the IPv6 one (when the machine has IPv6).
+///
+/// The probe binds with `SO_REUSEADDR`, as servers do, and never listens: a sentinel
+/// forked by another thread at that moment gets a copy of the socket until it closes
+/// its inherited descriptors, and a listening copy would be a listener on the port that
+/// belongs to nobody (the harness would refuse the port as busy, the server would fail
+/// with `EADDRINUSE`). A bound copy that does not listen is in nobody's way.
 fn bindable(port: u16) -> bool {
-    if TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_err() {
+    let v4 = std::net::SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    if probe(AddressFamily::INET, &v4).is_err() {
         return false;
     }
-    match TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)) {
-        Ok(_) => true,
-        Err(e) => e.kind() != io::ErrorKind::AddrInUse,
+    let v6 = std::net::SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+    match probe(AddressFamily::INET6, &v6) {
+        Ok(()) => true,
+        Err(e) => e != rustix::io::Errno::ADDRINUSE,
     }
+}
+
+fn probe(family: AddressFamily, addr: &std::net::SocketAddr) -> rustix::io::Result<()> {
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    rustix::net::bind(&socket, addr)
 }
 
 /// Reads a `/proc/sys` port list: two numbers (a range) or `8080,9000-9100` (a list).
@@ -297,7 +313,29 @@ mod tests {
 
     #[test]
     fn a_port_in_use_is_skipped() {
-        let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let held = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         assert!(!bindable(held.local_addr().unwrap().port()));
+    }
+
+    #[test]
+    fn a_probe_never_listens_and_a_copy_of_it_is_in_no_servers_way() {
+        // What a sentinel forked during a probe keeps for a moment: the probe's socket.
+        let p = free_port();
+        let v4 = std::net::SocketAddr::from((Ipv4Addr::UNSPECIFIED, p));
+        let copy = rustix::net::socket_with(
+            AddressFamily::INET,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        rustix::net::sockopt::set_socket_reuseaddr(&copy, true).unwrap();
+        rustix::net::bind(&copy, &v4).unwrap();
+        // Not a listener: the harness's "free before the start" check sees nothing.
+        assert_eq!(crate::ports::on_port_fast(p).unwrap(), Vec::<u64>::new());
+        // And a server (SO_REUSEADDR, as std, Python and Node set it) still binds.
+        let server = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, p));
+        assert!(server.is_ok(), "{server:?}");
+        drop(copy);
     }
 }

@@ -267,15 +267,19 @@ fn a_fixture_that_never_held_its_port_is_caught_at_readiness() {
     let held = stranger.join().unwrap();
     let at = outcome.port_at_ready(p).expect("a watched port");
     assert!(!at.held_by_tree, "{at:?}");
-    assert_eq!(
+    // The stranger is named. (A sentinel another test thread forks while the stranger's
+    // socket is open gets a copy of it until it closes what it inherited, so it can be
+    // named too: it is not a descendant of this scenario either.)
+    assert!(
         at.holders
             .iter()
-            .map(|h| (h.pid, h.descendant))
-            .collect::<Vec<_>>(),
-        [(std::process::id() as i32, false)]
+            .any(|h| h.pid == std::process::id() as i32),
+        "{at:?}"
     );
+    assert!(at.holders.iter().all(|h| !h.descendant), "{at:?}");
     let report = outcome.report();
-    assert_eq!(report.ports_at_ready, std::slice::from_ref(at));
+    assert_eq!(report.ports_at_ready.len(), 1);
+    assert!(!report.ports_at_ready[0].held_by_tree);
     let text = report.to_string();
     assert!(
         text.contains(&format!(
