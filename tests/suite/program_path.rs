@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use orphan_check::{KillPlan, Ready, Scenario};
 
-/// A directory for this test under the target directory, and the same directory
-/// relative to the test's working directory (which is what `current_dir` is relative to).
+/// A directory for this test under the temporary directory (writable by whoever runs
+/// the suite, also an unprivileged user running a root-built archive), and the same
+/// directory relative to the test's working directory (which is what `current_dir` is
+/// relative to).
 fn scratch(name: &str) -> (PathBuf, PathBuf) {
-    let abs = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("program-path-{name}-{}", std::process::id()));
+    let abs = std::env::temp_dir().join(format!("program-path-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&abs);
     std::fs::create_dir_all(&abs).unwrap();
     let rel = relative(&std::env::current_dir().unwrap(), &abs);
