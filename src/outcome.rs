@@ -618,6 +618,10 @@ impl Outcome {
                     .seen
                     .entry((p.pid, p.start_ticks))
                     .or_insert_with(|| (p.clone(), now));
+                // An exec since the first sighting changed what it runs, not who started
+                // it: the report names it for its program, under its original parent.
+                entry.0.comm.clone_from(&p.comm);
+                entry.0.cmdline.clone_from(&p.cmdline);
                 Survivor {
                     process: p.clone(),
                     ports,
