@@ -98,6 +98,23 @@ fn unescape_mount(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The directory name of run `run_id`'s cgroup: `orphan-check-<run id>`, with every
+/// character other than ASCII alphanumerics and '-' replaced by '_'. A prefix of a run
+/// id gives a prefix of its directory name.
+pub(crate) fn dir_name(run_id: &str) -> String {
+    let name: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("orphan-check-{name}")
+}
+
 /// A cgroup made for one scenario, removed when dropped.
 #[derive(Debug)]
 pub(crate) struct ScenarioCgroup {
@@ -110,17 +127,7 @@ impl ScenarioCgroup {
     pub(crate) fn create(run_id: &str) -> io::Result<ScenarioCgroup> {
         let root = writable_root()
             .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no writable cgroup v2"))?;
-        let name: String = run_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let dir = root.join(format!("orphan-check-{name}"));
+        let dir = root.join(dir_name(run_id));
         Ok(ScenarioCgroup { dir })
     }
 

@@ -19,4 +19,5 @@ mod program_path;
 mod report;
 mod rstest_example;
 mod sentinel_faults;
+mod sweep;
 mod wrap;
