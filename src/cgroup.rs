@@ -85,17 +85,39 @@ fn unescape_mount(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() + 1 && i + 3 <= bytes.len() - 1 + 1 {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..(i + 4).min(s.len())], 8) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        // An escape is a backslash and exactly three octal digits, all within the text.
+        let digits = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        if let Some(v) = digits.and_then(|d| {
+            d.iter()
+                .try_fold(0u8, |v, b| v.checked_mul(8)?.checked_add(b - b'0'))
+        }) {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The directory name of run `run_id`'s cgroup: `orphan-check-<run id>`, with every
+/// character other than ASCII alphanumerics and '-' replaced by '_'. A prefix of a run
+/// id gives a prefix of its directory name.
+pub(crate) fn dir_name(run_id: &str) -> String {
+    let name: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("orphan-check-{name}")
 }
 
 /// A cgroup made for one scenario, removed when dropped.
@@ -110,17 +132,7 @@ impl ScenarioCgroup {
     pub(crate) fn create(run_id: &str) -> io::Result<ScenarioCgroup> {
         let root = writable_root()
             .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no writable cgroup v2"))?;
-        let name: String = run_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let dir = root.join(format!("orphan-check-{name}"));
+        let dir = root.join(dir_name(run_id));
         Ok(ScenarioCgroup { dir })
     }
 
@@ -236,5 +248,17 @@ mod tests {
     fn mount_points_are_unescaped() {
         assert_eq!(unescape_mount(r"/a\040b"), "/a b");
         assert_eq!(unescape_mount("/plain"), "/plain");
+        assert_eq!(unescape_mount(r"/a\134b\011"), "/a\\b\t");
+    }
+
+    #[test]
+    fn a_short_or_non_octal_escape_stays_as_written() {
+        // Two digits at the end are no escape.
+        assert_eq!(unescape_mount(r"/a\04"), r"/a\04");
+        assert_eq!(unescape_mount(r"/a\"), r"/a\");
+        assert_eq!(unescape_mount(r"/a\+12"), r"/a\+12");
+        assert_eq!(unescape_mount(r"/a\777"), r"/a\777");
+        // Non-ASCII after a backslash: no slicing inside a character.
+        assert_eq!(unescape_mount("/a\\ééx"), "/a\\ééx");
     }
 }

@@ -63,6 +63,7 @@ mod ready;
 mod report;
 mod scenario;
 mod sentinel;
+pub mod sweep;
 mod touch;
 mod tracker;
 

@@ -9,9 +9,10 @@
 //! cgroup when there is one, and the run's `ORPHAN_CHECK_RUN` marker in every
 //! process's environment otherwise (and as well).
 //!
-//! Ending them is a race with pid reuse like the one `orphan-check sweep` handles, and
-//! is handled the same way: each process is signalled through a pidfd opened before
-//! its identity (start time, marker or cgroup membership) is checked again.
+//! Ending them is a race with pid reuse like the one a marker sweep handles, and is
+//! handled by the same mechanism (`kill::signal_checked`): each process is signalled
+//! through a pidfd opened before its identity (start time, marker or cgroup membership)
+//! is checked again.
 //!
 //! [`Verdict::LostTrack`]: crate::Verdict::LostTrack
 
@@ -19,10 +20,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
-use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
 use crate::cgroup::ScenarioCgroup;
+use crate::kill::{pidfd, signal_checked, Signal};
 use crate::procs::ProcessInfo;
+use crate::sweep::{ancestors_and_self, marked, of_run, run_marker};
 
 /// The processes of the run that are alive now, found without the sentinel: the
 /// cgroup's members and every process of this user carrying the run's marker. Never the
@@ -33,7 +35,11 @@ pub(crate) fn find(run_id: &str, cgroup: Option<&ScenarioCgroup>) -> Vec<Process
     if let Some(cg) = cgroup {
         pids.extend(cg.members());
     }
-    pids.extend(marked(run_id));
+    pids.extend(
+        marked(|marker| of_run(marker, run_id))
+            .into_iter()
+            .map(|m| m.process.pid),
+    );
     pids.into_iter()
         .filter(|p| !protected.contains(p))
         .filter_map(ProcessInfo::read)
@@ -91,49 +97,10 @@ fn kill_verified(
     run_id: &str,
     cgroup: Option<&ScenarioCgroup>,
 ) -> Option<std::os::fd::OwnedFd> {
-    let pidfd = pidfd_open(Pid::from_raw(who.pid)?, PidfdFlags::empty()).ok()?;
-    let now = ProcessInfo::read(who.pid)?;
-    let ours = of_run(who.pid, run_id) || cgroup.is_some_and(|cg| cg.members().contains(&who.pid));
-    if !now.same_process(who) || !ours {
-        return None;
-    }
-    pidfd_send_signal(&pidfd, rustix::process::Signal::KILL).ok()?;
-    Some(pidfd)
-}
-
-/// Pids of this user's processes whose environment has `ORPHAN_CHECK_RUN=<run_id>`, or
-/// `<run_id>.<more>`: the agents of scenarios run inside this one.
-fn marked(run_id: &str) -> Vec<i32> {
-    let uid = rustix::process::getuid().as_raw();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+    let fd = pidfd(who.pid)?;
+    let ours = |now: &ProcessInfo| {
+        run_marker(now.pid).is_some_and(|m| of_run(&m, run_id))
+            || cgroup.is_some_and(|cg| cg.members().contains(&now.pid))
     };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| of_run(pid, run_id))
-        .filter(|&pid| ProcessInfo::read(pid).is_some_and(|p| p.uid == uid))
-        .collect()
-}
-
-/// Whether the process's environment carries this run's marker (or a nested run's).
-fn of_run(pid: i32, run_id: &str) -> bool {
-    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
-    };
-    let exact = format!("{}={run_id}", crate::RUN_ENV);
-    let nested = format!("{exact}.");
-    environ
-        .split(|b| *b == 0)
-        .any(|kv| kv == exact.as_bytes() || kv.starts_with(nested.as_bytes()))
-}
-
-/// This process and its ancestors: never signalled, whatever their environment says.
-fn ancestors_and_self() -> BTreeSet<i32> {
-    let mut out = BTreeSet::new();
-    let mut pid = std::process::id() as i32;
-    while pid > 0 && out.insert(pid) {
-        pid = ProcessInfo::read(pid).map_or(0, |p| p.ppid);
-    }
-    out
+    signal_checked(&fd, who, Signal::Kill, ours).then_some(fd)
 }

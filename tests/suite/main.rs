@@ -19,5 +19,6 @@ mod program_path;
 mod report;
 mod rstest_example;
 mod sentinel_faults;
+mod sweep;
 mod timeline;
 mod wrap;

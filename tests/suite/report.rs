@@ -45,9 +45,41 @@ fn mask(report: &Report, text: &str, port: u16) -> String {
     pids.extend(report.timeline.iter().filter_map(|t| t.sid));
     let text = text
         .replace(&fixture_dir().display().to_string(), "<FIXTURES>")
-        .replace(&report.run_id, "<RUN>")
-        .replace(&port.to_string(), "<PORT>");
+        .replace(&report.run_id, "<RUN>");
+    // The port as a whole number only: its digits may also be part of a pid or a time.
+    let text = replace_number(&text, port, "<PORT>");
     orphan_check::redact(&text, &pids)
+}
+
+/// Replaces every occurrence of `number` that is not part of a longer word.
+fn replace_number(text: &str, number: u16, with: &str) -> String {
+    let wanted = number.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut before: Option<char> = None;
+    while let Some(at) = rest.find(&wanted) {
+        let prev = rest[..at].chars().next_back().or(before);
+        let next = rest[at + wanted.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        out.push_str(&rest[..at]);
+        if word(prev) || word(next) {
+            out.push_str(&wanted);
+        } else {
+            out.push_str(with);
+        }
+        before = wanted.chars().next_back();
+        rest = &rest[at + wanted.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_port_mask_leaves_longer_numbers_alone() {
+    assert_eq!(
+        replace_number("port 4567, pid 145678, :4567\n", 4567, "<PORT>"),
+        "port <PORT>, pid 145678, :<PORT>\n"
+    );
 }
 
 fn shell_fork_tree_under_sigterm() -> (orphan_check::Outcome, u16) {
