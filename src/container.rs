@@ -21,8 +21,8 @@ use std::os::fd::OwnedFd;
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use crate::diagnosis::Escape;
+use crate::exit_status::describe_status;
 use crate::kill::{KillPlan, PlanRecord};
-use crate::outcome::describe_status;
 use crate::procs::ProcessInfo;
 
 /// Pidfds of the processes inside the namespace, opened before the plan.

@@ -476,7 +476,7 @@ pub(crate) fn escapes(
             if forwarded && defeated && !parent_died_of_signal {
                 out.push(Escape::ParentHandledSignal {
                     parent: parent.map_or(p.ppid, |pp| pp.pid),
-                    parent_exit: parent_end.map(crate::outcome::describe_status),
+                    parent_exit: parent_end.map(crate::exit_status::describe_status),
                 });
             } else if let Some(parent) = parent.filter(|pp| is_shell(pp)) {
                 out.push(Escape::ShellTrue {

@@ -74,7 +74,7 @@ pub enum Error {
     },
 
     /// The agent did not become ready in time.
-    #[error("the agent was not ready after {}: waiting for {condition}{}{}", crate::kill::human(*.timeout), exited_text(.agent_exit), tails(.stdout, .stderr))]
+    #[error("the agent was not ready after {}: waiting for {condition}{}{}", crate::time::format_duration(*.timeout), exited_text(.agent_exit), tails(.stdout, .stderr))]
     NeverReady {
         /// The readiness condition.
         condition: String,

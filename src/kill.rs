@@ -14,6 +14,7 @@ use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
 use crate::procs::{self, ProcessInfo};
 use crate::sentinel::{Command, SentinelHandle};
+use crate::time::Human;
 use crate::tracker::{Mailbox, Tracker};
 
 /// A signal the harness can send. Own type, so the public API does not expose a
@@ -308,12 +309,12 @@ impl KillPlan {
                     s.name().trim_start_matches("SIG").to_ascii_lowercase()
                 ),
             },
-            Plan::TermThenKill { grace } => format!("term-then-kill={}", human(grace)),
+            Plan::TermThenKill { grace } => format!("term-then-kill={}", Human(grace)),
             Plan::ParentDeath => "parent-death".into(),
-            Plan::ContainerStop { grace } => format!("docker-stop={}", human(grace)),
+            Plan::ContainerStop { grace } => format!("docker-stop={}", Human(grace)),
             Plan::OwnExit => "own-exit".into(),
             Plan::CloseStdin { grace: None } => "close-stdin".into(),
-            Plan::CloseStdin { grace: Some(g) } => format!("close-stdin-then-kill={}", human(g)),
+            Plan::CloseStdin { grace: Some(g) } => format!("close-stdin-then-kill={}", Human(g)),
         }
     }
 
@@ -331,7 +332,7 @@ impl KillPlan {
             Plan::TermThenKill { grace } => {
                 format!(
                     "SIGTERM, {} grace, then SIGKILL to the agent's pid",
-                    human(grace)
+                    Human(grace)
                 )
             }
             Plan::ParentDeath => {
@@ -339,13 +340,13 @@ impl KillPlan {
             }
             Plan::ContainerStop { grace } => format!(
                 "SIGTERM to the container's PID 1, {} grace, then SIGKILL to it",
-                human(grace)
+                Human(grace)
             ),
             Plan::OwnExit => "no signal: the agent's own exit".into(),
             Plan::CloseStdin { grace: None } => "end of file on the agent's stdin".into(),
             Plan::CloseStdin { grace: Some(g) } => format!(
                 "end of file on the agent's stdin, {} grace, then SIGKILL to the agent's pid",
-                human(g)
+                Human(g)
             ),
         }
     }
@@ -428,21 +429,11 @@ impl KillPlan {
     }
 }
 
+/// What the plan does, as [`KillPlan::describe`] says it; the report's text is built on
+/// it. The name, which [`str::parse`] reads back, is [`KillPlan::name`].
 impl fmt::Display for KillPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.describe())
-    }
-}
-
-/// A duration as people write it: `500ms`, `2s`, `1.5s`.
-pub(crate) fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 || ms % 100 != 0 {
-        format!("{ms}ms")
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.1}s", ms as f64 / 1000.0)
     }
 }
 
@@ -845,14 +836,6 @@ mod tests {
         assert_eq!(death.first_signal(), Signal::Kill);
         assert!(death.needs_launcher() && !death.needs_container());
         assert!(!death.targets_group() && !stop.targets_group());
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(Duration::from_millis(250)), "250ms");
-        assert_eq!(human(Duration::from_millis(2000)), "2s");
-        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(human(Duration::from_millis(1234)), "1234ms");
     }
 
     #[test]

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use crate::cgroup::ScenarioCgroup;
 use crate::container::{self, ContainerReport, NamespaceWatch};
 use crate::diagnosis::{self, Context};
+use crate::exit_status::describe_status;
 use crate::files::{self, DirWatch, FileChange};
-use crate::kill::{signal_name, KillPlan, PlanRecord};
+use crate::kill::{KillPlan, PlanRecord};
 use crate::output::OutputTail;
 use crate::pipes::{self, AgentPipes};
 use crate::ports::{self, Listening, PortAtReady, PortHolder, PortVerdict};
@@ -29,8 +30,9 @@ use crate::report::{
     AgentExit, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict,
     WrapperSummary, SCHEMA_VERSION,
 };
-use crate::scenario::{WrapperRole, MAX_DEADLINE};
+use crate::scenario::WrapperRole;
 use crate::sentinel::SentinelHandle;
+use crate::time::{deadline_problem, Human, MAX_DEADLINE};
 use crate::touch::TouchRecord;
 use crate::tracker::Tracker;
 use std::os::fd::{AsFd, OwnedFd};
@@ -190,7 +192,7 @@ pub struct Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let FailureReason::InvalidDeadline(d) = &self.reason {
-            writeln!(f, "orphan-check: invalid deadline {d:?}: a verdict needs a deadline greater than zero and at most one hour")?;
+            writeln!(f, "orphan-check: invalid deadline {d:?}: a verdict needs a deadline greater than zero and at most {}", Human(MAX_DEADLINE))?;
         }
         if let FailureReason::LostTrack(n) = &self.reason {
             writeln!(f, "orphan-check: lost track: the sentinel was killed before the tree was empty, so nothing proves it clean; {n} process(es) of the run found by the other oracles")?;
@@ -325,6 +327,15 @@ impl Outcome {
         self.plan_record.did_not_finish
     }
 
+    /// `Err` unless `deadline` is one every verdict accepts: greater than zero, at most
+    /// [`MAX_DEADLINE`].
+    fn valid_deadline(&self, deadline: Duration) -> Result<(), Failure> {
+        match deadline_problem(deadline, false) {
+            Some(_) => Err(self.failure(FailureReason::InvalidDeadline(deadline))),
+            None => Ok(()),
+        }
+    }
+
     /// The failure every verdict is when the agent did not finish.
     fn unfinished(&self) -> Option<Failure> {
         self.did_not_finish()
@@ -383,9 +394,7 @@ impl Outcome {
     /// [`assert_graceful_stop`](Outcome::assert_graceful_stop)); outside container mode,
     /// always `Ok`.
     pub fn check_graceful_stop(&self, deadline: Duration) -> Result<&Outcome, Failure> {
-        if deadline.is_zero() || deadline > MAX_DEADLINE {
-            return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
-        }
+        self.valid_deadline(deadline)?;
         if !self.container {
             return Ok(self);
         }
@@ -682,9 +691,7 @@ impl Outcome {
 
     /// `Err` with the report when any descendant is alive `deadline` after the kill.
     pub fn check_no_survivors(&self, deadline: Duration) -> Result<&Outcome, Failure> {
-        if deadline.is_zero() || deadline > MAX_DEADLINE {
-            return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
-        }
+        self.valid_deadline(deadline)?;
         if let Some(failure) = self.unfinished() {
             return Err(failure);
         }
@@ -789,9 +796,7 @@ impl Outcome {
 
     /// `Err` with the report when `port` is still held `deadline` after the kill.
     pub fn check_port_free(&self, port: u16, deadline: Duration) -> Result<&Outcome, Failure> {
-        if deadline.is_zero() || deadline > MAX_DEADLINE {
-            return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
-        }
+        self.valid_deadline(deadline)?;
         if let Some(failure) = self.unfinished() {
             return Err(failure);
         }
@@ -839,9 +844,7 @@ impl Outcome {
         dir: impl AsRef<Path>,
         deadline: Duration,
     ) -> Result<&Outcome, Failure> {
-        if deadline.is_zero() || deadline > MAX_DEADLINE {
-            return Err(self.failure(FailureReason::InvalidDeadline(deadline)));
-        }
+        self.valid_deadline(deadline)?;
         if let Some(failure) = self.unfinished() {
             return Err(failure);
         }
@@ -1099,27 +1102,3 @@ impl Drop for Outcome {
 
 /// How long dropping an outcome that lost track spends ending the run's processes.
 const LOST_PATIENCE: Duration = Duration::from_secs(5);
-
-/// A raw wait status for people: "exit status 0", "killed by SIGTERM".
-pub fn describe_status(status: i32) -> String {
-    if libc::WIFEXITED(status) {
-        format!("exit status {}", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!("killed by {}", signal_name(libc::WTERMSIG(status)))
-    } else {
-        format!("status {status:#x}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wait_statuses_read_like_a_shell_would_say_them() {
-        assert_eq!(describe_status(0), "exit status 0");
-        assert_eq!(describe_status(1 << 8), "exit status 1");
-        assert_eq!(describe_status(libc::SIGKILL), "killed by SIGKILL");
-        assert_eq!(describe_status(libc::SIGTERM), "killed by SIGTERM");
-    }
-}

@@ -90,7 +90,7 @@ impl fmt::Display for Ready {
             Ready::Port(p) => write!(f, "port {p} listening"),
             Ready::StdoutLine(t) => write!(f, "a stdout line starting with {t:?}"),
             Ready::File(p) => write!(f, "{} existing", p.display()),
-            Ready::After(d) => write!(f, "{} elapsed", crate::kill::human(*d)),
+            Ready::After(d) => write!(f, "{} elapsed", crate::time::format_duration(*d)),
         }
     }
 }

@@ -118,7 +118,7 @@ impl AgentExit {
         let signalled = libc::WIFSIGNALED(status);
         AgentExit {
             at_ms,
-            how: crate::outcome::describe_status(status),
+            how: crate::exit_status::describe_status(status),
             code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
             signal: signalled.then(|| crate::kill::signal_name(libc::WTERMSIG(status))),
             signal_number: signalled.then(|| libc::WTERMSIG(status)),
@@ -365,7 +365,7 @@ impl Report {
                 self.deadline_ms
                     .map(|d| format!(
                         " {}",
-                        crate::kill::human(std::time::Duration::from_millis(d))
+                        crate::time::format_duration(std::time::Duration::from_millis(d))
                     ))
                     .unwrap_or_default()
             ));
@@ -397,7 +397,7 @@ impl Report {
         match self.verdict {
             Verdict::DidNotFinish => format!(
                 "orphan-check: DID NOT FINISH: the agent did not exit by itself within {}; its tree was killed, nothing could be judged",
-                crate::kill::human(std::time::Duration::from_millis(
+                crate::time::format_duration(std::time::Duration::from_millis(
                     self.exit_timeout_ms.unwrap_or(0)
                 ))
             ),

@@ -21,14 +21,12 @@ use crate::ports::{self, PortHolder};
 use crate::procs;
 use crate::ready::{backoff, Ready};
 use crate::sentinel::{self, Launch, LaunchStage, Namespaces, SentinelStart};
+use crate::time::deadline_problem;
 use crate::touch::{self, TouchMode, TouchRecord};
 use crate::tracker::{Clock, Tracker};
 use crate::RUN_ENV;
 use rustix::pipe::{pipe_with, PipeFlags};
 use std::os::fd::AsFd;
-
-/// The longest delay or deadline the harness accepts: beyond this it is a mistake.
-pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(3600);
 
 /// One cleanup smoke test: launch an agent, wait until it is ready, kill it by plan.
 ///
@@ -603,22 +601,11 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        let check = |what: &'static str, value: Duration, zero_ok: bool| {
-            if value.is_zero() && !zero_ok {
-                return Err(Error::InvalidDeadline {
-                    what,
-                    value,
-                    why: "must be greater than zero",
-                });
-            }
-            if value > MAX_DEADLINE {
-                return Err(Error::InvalidDeadline {
-                    what,
-                    value,
-                    why: "must be at most one hour",
-                });
-            }
-            Ok(())
+        let check = |what: &'static str, value: Duration, zero_ok: bool| match deadline_problem(
+            value, zero_ok,
+        ) {
+            Some(why) => Err(Error::InvalidDeadline { what, value, why }),
+            None => Ok(()),
         };
         check("ready_timeout", self.ready_timeout, false)?;
         check("kill_after", self.kill_after, true)?;
@@ -743,7 +730,7 @@ impl Scenario {
                         match state.agent_exit() {
                             Some(e) => format!(
                                 "ended ({}) without the agent",
-                                crate::outcome::describe_status(e.status)
+                                crate::exit_status::describe_status(e.status)
                             ),
                             None => "did not start the agent in time".into(),
                         }
@@ -804,7 +791,7 @@ impl Scenario {
                 }
                 let state = tracker.lock();
                 return Err(Error::ExitedBeforeReady {
-                    status: crate::outcome::describe_status(exit.map_or(0, |e| e.status)),
+                    status: crate::exit_status::describe_status(exit.map_or(0, |e| e.status)),
                     condition: ready.to_string(),
                     stdout: Box::new(state.stdout.clone()),
                     stderr: Box::new(state.stderr.clone()),
@@ -819,7 +806,7 @@ impl Scenario {
                     agent_exit: exit.map(|e| {
                         format!(
                             "{} at +{}ms",
-                            crate::outcome::describe_status(e.status),
+                            crate::exit_status::describe_status(e.status),
                             e.at.as_millis()
                         )
                     }),

@@ -281,7 +281,7 @@ fn option_errors_exit_2_with_one_line_reasons() {
     let l = Leftovers::new();
     let cases: [(&[&str], &str); 7] = [
         (
-            &["run", "--kill", "sigquit", "--", "true"],
+            &["run", "--kill", "sigstop", "--", "true"],
             "unknown kill plan",
         ),
         (

@@ -8,19 +8,10 @@ use orphan_check::{Fixture, Outcome, Report, Scenario};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
-/// The kill plan a test names: `sigkill`, `sigterm`, `term_then_kill` (300 ms grace),
-/// `int_group`, `kill_group`, `hup_group`.
+/// The kill plan a test names, read as the CLI reads `--kill`: `sigkill`,
+/// `term-then-kill=300ms`, `int-group`, ….
 pub fn plan(name: &str) -> orphan_check::KillPlan {
-    use orphan_check::KillPlan;
-    match name {
-        "sigkill" => KillPlan::sigkill(),
-        "sigterm" => KillPlan::sigterm(),
-        "term_then_kill" => KillPlan::sigterm_then_sigkill(Duration::from_millis(300)),
-        "int_group" => KillPlan::sigint_group(),
-        "kill_group" => KillPlan::sigkill_group(),
-        "hup_group" => KillPlan::sighup_group(),
-        other => panic!("no plan {other}"),
-    }
+    name.parse().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Panics with the report unless a process of the tree listened on `port` when the agent

@@ -9,13 +9,14 @@ use rstest::rstest;
 
 #[rstest]
 fn managed_subprocess_cleans_up_unless_sigkilled(
+    // rstest reads each name with `KillPlan`'s `FromStr`, the CLI's `--kill` parser.
     #[values(
-        KillPlan::sigkill(),
-        KillPlan::sigterm(),
-        KillPlan::sigterm_then_sigkill(Duration::from_secs(2)),
-        KillPlan::sigint_group(),
-        KillPlan::sigkill_group(),
-        KillPlan::sighup_group()
+        "sigkill",
+        "sigterm",
+        "term-then-kill=2s",
+        "int-group",
+        "kill-group",
+        "hup-group"
     )]
     plan: KillPlan,
 ) {

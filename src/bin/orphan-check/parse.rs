@@ -4,43 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use orphan_check::time::parse_duration;
 use orphan_check::{KillPlan, Ready};
 
-/// The longest delay or deadline the library accepts.
-const MAX: Duration = Duration::from_secs(3600);
-
-/// A duration as people write it: `500ms`, `2s`, `1.5s`, `2m`; zero allowed.
+/// A duration as people write it: `500ms`, `2s`, `1.5s`, `2m`; zero allowed, at most an
+/// hour ([`orphan_check::time::parse_duration`]).
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{text:?} has no unit (write 500ms, 2s, 1.5s or 1m)"))?;
-    let (number, unit) = t.split_at(split);
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
-            ))
-        }
-    };
-    if number.is_empty() || number.starts_with('.') || number.matches('.').count() > 1 {
-        return Err(format!(
-            "{text:?} is not a duration (write 500ms, 2s, 1.5s)"
-        ));
-    }
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (write 500ms, 2s, 1.5s)"))?;
-    let seconds = value * scale;
-    if seconds > MAX.as_secs_f64() {
-        return Err(format!("{text:?} is longer than one hour"));
-    }
-    // Round to the microsecond so that `1.1s` is exactly 1100 ms.
-    Ok(Duration::from_micros((seconds * 1e6).round() as u64))
+    parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// A duration that must be greater than zero (a deadline, a timeout, a grace period).
@@ -52,43 +22,11 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A kill plan by its CLI token, `KillPlan::name()`: `sigkill`, `sigterm`,
-/// `term-then-kill=5s` (bare `term-then-kill` means 5 s), `int-group`, `kill-group`,
-/// `hup-group`, `parent-death`, `docker-stop=10s` (bare `docker-stop` means 10 s, as
-/// docker's default), and the endings `own-exit` (alias `none`), `close-stdin`,
-/// `close-stdin-then-kill=5s`.
+/// A kill plan by its CLI token, the inverse of `KillPlan::name()` (see
+/// `KillPlan::from_str` for the names).
 pub fn kill_plan(text: &str) -> Result<KillPlan, String> {
-    let plan = match text {
-        "sigkill" => KillPlan::sigkill(),
-        "sigterm" => KillPlan::sigterm(),
-        "term-then-kill" => KillPlan::sigterm_then_sigkill(Duration::from_secs(5)),
-        "int-group" => KillPlan::sigint_group(),
-        "kill-group" => KillPlan::sigkill_group(),
-        "hup-group" => KillPlan::sighup_group(),
-        "parent-death" => KillPlan::parent_death(),
-        "docker-stop" => KillPlan::container_stop(Duration::from_secs(10)),
-        // Endings that are not kills.
-        "own-exit" | "none" => KillPlan::own_exit(),
-        "close-stdin" => KillPlan::close_stdin(),
-        "close-stdin-then-kill" => KillPlan::close_stdin_then_sigkill(Duration::from_secs(5)),
-        _ => {
-            let grace = |g: &str| positive_duration(g).map_err(|e| format!("the grace {e}"));
-            if let Some(g) = text.strip_prefix("term-then-kill=") {
-                KillPlan::sigterm_then_sigkill(grace(g)?)
-            } else if let Some(g) = text.strip_prefix("docker-stop=") {
-                KillPlan::container_stop(grace(g)?)
-            } else if let Some(g) = text.strip_prefix("close-stdin-then-kill=") {
-                KillPlan::close_stdin_then_sigkill(grace(g)?)
-            } else {
-                return Err(format!(
-                    "unknown kill plan {text:?} (expected sigkill, sigterm, term-then-kill=5s, \
-                     int-group, kill-group, hup-group, parent-death, docker-stop=10s, \
-                     own-exit (or none), close-stdin or close-stdin-then-kill=5s)"
-                ));
-            }
-        }
-    };
-    Ok(plan)
+    text.parse()
+        .map_err(|e: orphan_check::ParsePlanError| e.to_string())
 }
 
 /// A readiness condition: `port:3000`, `line:TEXT`, `file:PATH`, `after:2s`.
@@ -189,7 +127,7 @@ mod tests {
         }
         assert_eq!(kill_plan("none"), Ok(KillPlan::own_exit()));
         assert!(kill_plan("close-stdin-then-kill=0s").is_err());
-        assert!(kill_plan("sigquit").is_err());
+        assert!(kill_plan("sigstop").is_err());
         assert!(kill_plan("term-then-kill=0s").is_err());
     }
 

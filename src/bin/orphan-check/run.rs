@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use orphan_check::time::format_duration;
 use orphan_check::{CgroupMode, KillPlan, Ready, Report, Scenario, Stdin, TouchMode};
 
 use crate::output::{self, CaseResult, Progress, TestCase};
@@ -251,7 +252,7 @@ impl Args {
             .collect();
         let base = format!("{}: {}", self.kill.name(), command.join(" "));
         match rep {
-            Some((i, after)) => format!("{base} #{i} (kill after {})", human(after)),
+            Some((i, after)) => format!("{base} #{i} (kill after {})", format_duration(after)),
             None => base,
         }
     }
@@ -273,16 +274,6 @@ fn kill_delays(
                 .collect()
         }
         None => vec![fixed.unwrap_or_default(); count as usize],
-    }
-}
-
-/// `123ms`, `1.5s`.
-fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
     }
 }
 
@@ -336,7 +327,7 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
                 eprintln!(
                     "orphan-check: repetition {} of {count} (kill after {}):",
                     i + 1,
-                    human(delay)
+                    format_duration(delay)
                 );
             }
             output::print_report(&report);
@@ -419,7 +410,7 @@ fn summary(reports: &[Report], delays: &[Duration], seed: u64, random: bool) -> 
         out.push_str(&format!(
             "  #{:<4} kill after {:>9}  {}\n",
             i + 1,
-            human(*delay),
+            format_duration(*delay),
             if report.is_leak() {
                 format!("LEAK  {}", output::leak_message(report))
             } else {
@@ -428,7 +419,7 @@ fn summary(reports: &[Report], delays: &[Duration], seed: u64, random: bool) -> 
         ));
     }
     if !leaked.is_empty() && random {
-        let times: Vec<String> = leaked.iter().map(|&i| human(delays[i])).collect();
+        let times: Vec<String> = leaked.iter().map(|&i| format_duration(delays[i])).collect();
         out.push_str(&format!(
             "  leaked when killed after: {}\n",
             times.join(", ")
