@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
 use crate::procs::{self, ProcessInfo};
-use crate::sentinel::{Command, SentinelHandle};
+use crate::sentinel::{Request, SentinelHandle};
 use crate::time::Human;
 use crate::tracker::{Mailbox, Tracker};
 
@@ -724,8 +724,8 @@ fn send(
     // Every command gets exactly one `Signalled` reply: wait for the next one.
     let before = tracker.lock().signals.len();
     let command = match target {
-        Target::Agent => Command::SignalAgent(signal.as_raw()),
-        Target::Group => Command::SignalGroup(signal.as_raw()),
+        Target::Agent => Request::SignalAgent(signal.as_raw()),
+        Target::Group => Request::SignalGroup(signal.as_raw()),
     };
     if sentinel.send(command).is_err() {
         return;

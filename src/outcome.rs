@@ -1062,7 +1062,7 @@ impl Outcome {
             return crate::lost::end(&self.run_id, self.cgroup.as_ref(), patience)
                 .then(|| started.elapsed());
         }
-        let _ = self.sentinel.send(crate::sentinel::Command::KillTree);
+        let _ = self.sentinel.send(crate::sentinel::Request::KillTree);
         let state = self.tracker.wait_until(started + patience, |s| {
             s.empty_at.is_some() || s.sentinel_gone
         });

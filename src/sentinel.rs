@@ -212,9 +212,9 @@ const EV_KILLED: u32 = 5;
 /// Size of one event record; well under `PIPE_BUF`, so every write is atomic.
 pub(crate) const EVENT_LEN: usize = 24;
 
-/// A command from the harness to the sentinel.
+/// A request from the harness to the sentinel.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Command {
+pub(crate) enum Request {
     /// Send the signal to the agent, through the sentinel's pidfd.
     SignalAgent(i32),
     /// Send the signal to the agent's process group, while the agent is unreaped.
@@ -290,11 +290,11 @@ impl SentinelHandle {
     }
 
     /// Sends a command. An error means the sentinel is already gone.
-    pub(crate) fn send(&self, command: Command) -> io::Result<()> {
+    pub(crate) fn send(&self, command: Request) -> io::Result<()> {
         let (kind, arg) = match command {
-            Command::SignalAgent(sig) => (CMD_SIGNAL_AGENT, sig),
-            Command::SignalGroup(sig) => (CMD_SIGNAL_GROUP, sig),
-            Command::KillTree => (CMD_KILL_TREE, 0),
+            Request::SignalAgent(sig) => (CMD_SIGNAL_AGENT, sig),
+            Request::SignalGroup(sig) => (CMD_SIGNAL_GROUP, sig),
+            Request::KillTree => (CMD_KILL_TREE, 0),
         };
         let mut buf = [0u8; CMD_LEN];
         buf[..4].copy_from_slice(&kind.to_ne_bytes());
@@ -494,7 +494,7 @@ pub(crate) fn spawn(
     if got == status.len() {
         let stage = u32::from_ne_bytes([status[0], status[1], status[2], status[3]]);
         let errno = i32::from_ne_bytes([status[4], status[5], status[6], status[7]]);
-        let _ = sentinel.send(Command::KillTree);
+        let _ = sentinel.send(Request::KillTree);
         drop(sentinel);
         return Ok(Err((LaunchStage::from_code(stage), errno)));
     }
