@@ -178,6 +178,10 @@ pub enum FailureReason {
     /// [`KillPlan::own_exit`]: the agent did not exit by itself within this timeout;
     /// nothing can be said about what it would have left.
     DidNotFinish(Duration),
+    /// The directory was never passed to
+    /// [`Scenario::watch_dir`](crate::Scenario::watch_dir): with no record of it before
+    /// the kill, every file in it would read as written after.
+    NotWatched(std::path::PathBuf),
 }
 
 /// A failed verdict. It owns the report, so a caller can still inspect everything.
@@ -193,6 +197,9 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let FailureReason::InvalidDeadline(d) = &self.reason {
             writeln!(f, "orphan-check: invalid deadline {d:?}: a verdict needs a deadline greater than zero and at most {}", Human(MAX_DEADLINE))?;
+        }
+        if let FailureReason::NotWatched(dir) = &self.reason {
+            writeln!(f, "orphan-check: {} was not watched: pass it to Scenario::watch_dir (or --watch-dir) to judge writes after the kill", dir.display())?;
         }
         if let FailureReason::LostTrack(n) = &self.reason {
             writeln!(f, "orphan-check: lost track: the sentinel was killed before the tree was empty, so nothing proves it clean; {n} process(es) of the run found by the other oracles")?;
@@ -809,8 +816,14 @@ impl Outcome {
 
     /// Files under `dir` (which must have been given to
     /// [`Scenario::watch_dir`](crate::Scenario::watch_dir)) written after the kill,
-    /// observed until the tree is empty or `deadline` after the kill.
+    /// observed until the tree is empty or `deadline` after the kill. Empty for a
+    /// directory that was not watched ([`Outcome::check_no_writes_after_kill`] fails on
+    /// it instead).
     pub fn writes_after_kill(&self, dir: &Path, deadline: Duration) -> Vec<FileChange> {
+        if !self.watches(dir) {
+            // Nothing was recorded there before the kill: no change can be told.
+            return Vec::new();
+        }
         let until = self.after_kill(deadline.min(MAX_DEADLINE));
         self.tracker
             .wait(until, |s| s.empty_at.is_some() || s.sentinel_gone);
@@ -830,6 +843,17 @@ impl Outcome {
         changes
     }
 
+    /// Whether `dir` is one of the watched directories or inside one.
+    fn watches(&self, dir: &Path) -> bool {
+        let canonical = std::fs::canonicalize(dir).ok();
+        self.dirs.roots().iter().any(|root| {
+            dir.starts_with(root)
+                || canonical
+                    .as_ref()
+                    .is_some_and(|c| std::fs::canonicalize(root).is_ok_and(|r| c.starts_with(r)))
+        })
+    }
+
     /// Panics with the report when anything under `dir` was written after the kill.
     #[track_caller]
     pub fn assert_no_writes_after_kill(&self, dir: impl AsRef<Path>, deadline: Duration) {
@@ -845,6 +869,9 @@ impl Outcome {
         deadline: Duration,
     ) -> Result<&Outcome, Failure> {
         self.valid_deadline(deadline)?;
+        if !self.watches(dir.as_ref()) {
+            return Err(self.failure(FailureReason::NotWatched(dir.as_ref().to_path_buf())));
+        }
         if let Some(failure) = self.unfinished() {
             return Err(failure);
         }

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use orphan_check::{
-    free_port, Cleanup, Escape, ExampleAgent, Fixture, KillPlan, Ready, Scenario, Survivor,
+    free_port, Cleanup, Escape, ExampleAgent, FailureReason, Fixture, KillPlan, Ready, Scenario,
+    Survivor,
 };
 
 use crate::common::{expect_held_at_ready, fixture, DEADLINE};
@@ -253,6 +254,40 @@ fn a_file_watcher_killed_with_its_agent_writes_nothing_after() {
         .unwrap();
     o.assert_no_writes_after_kill(dir.path(), Duration::from_secs(2));
     o.assert_no_survivors(Duration::from_secs(2));
+}
+
+#[test]
+fn writes_in_a_directory_that_was_never_watched_are_an_error_not_a_leak() {
+    // Files already there before the start: without a record of them, each would read
+    // as "created after the kill".
+    let watched = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("old.txt"), "from before").unwrap();
+    let sub = watched.path().join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let o = Scenario::new(fixture(
+        Fixture::FileWatcher,
+        &["--dir", watched.path().to_str().unwrap()],
+    ))
+    .ready_when(Ready::stdout_line("ready"))
+    .watch_dir(watched.path())
+    .kill(KillPlan::sigkill())
+    .run()
+    .unwrap();
+    let failure = o
+        .check_no_writes_after_kill(other.path(), Duration::from_millis(300))
+        .unwrap_err();
+    assert_eq!(
+        failure.reason,
+        FailureReason::NotWatched(other.path().to_path_buf())
+    );
+    assert!(failure.report.files.is_empty(), "{failure}");
+    assert!(failure.to_string().contains("was not watched"), "{failure}");
+    assert!(o
+        .writes_after_kill(other.path(), Duration::from_millis(300))
+        .is_empty());
+    // A directory inside a watched one is watched.
+    o.assert_no_writes_after_kill(&sub, Duration::from_secs(2));
 }
 
 #[test]
