@@ -613,29 +613,7 @@ pub(crate) fn execute(
                 pid_label,
                 &mut record,
             );
-            let deadline = Instant::now() + grace;
-            let exited = tracker
-                .wait_until(deadline, |s| s.agent_exit().is_some() || s.sentinel_gone)
-                .agent_exit()
-                .is_some();
-            if !exited {
-                send(
-                    sentinel,
-                    tracker,
-                    agent,
-                    Signal::Kill,
-                    Target::Agent,
-                    pid_label,
-                    &mut record,
-                );
-                // The sentinel's answer decides, not our clock: on a loaded machine the
-                // agent may have died of SIGTERM while this thread waited for the CPU, and
-                // then the SIGKILL found it already reaped.
-                record.agent_needed_sigkill = record
-                    .sent
-                    .last()
-                    .is_some_and(|s| s.signal == "SIGKILL" && s.delivered);
-            }
+            sigkill_after(grace, sentinel, tracker, agent, pid_label, &mut record);
         }
         Plan::OwnExit => wait_for_own_exit(sentinel, tracker, agent, ending, &mut record),
         Plan::CloseStdin { grace } => {
@@ -645,31 +623,47 @@ pub(crate) fn execute(
                 record.stdin_closed_at_ms = Some(tracker.clock.now().as_secs_f64() * 1000.0);
             }
             if let Some(grace) = grace {
-                let exited = tracker
-                    .wait_until(Instant::now() + grace, |s| {
-                        s.agent_exit().is_some() || s.sentinel_gone
-                    })
-                    .agent_exit()
-                    .is_some();
-                if !exited {
-                    send(
-                        sentinel,
-                        tracker,
-                        agent,
-                        Signal::Kill,
-                        Target::Agent,
-                        pid_label,
-                        &mut record,
-                    );
-                    record.agent_needed_sigkill = record
-                        .sent
-                        .last()
-                        .is_some_and(|s| s.signal == "SIGKILL" && s.delivered);
-                }
+                sigkill_after(grace, sentinel, tracker, agent, pid_label, &mut record);
             }
         }
     }
     record
+}
+
+/// Up to `grace` for the agent to exit after the plan's first act, then SIGKILL to it.
+fn sigkill_after(
+    grace: Duration,
+    sentinel: &SentinelHandle,
+    tracker: &Tracker,
+    agent: i32,
+    label: &'static str,
+    record: &mut PlanRecord,
+) {
+    let exited = tracker
+        .wait_until(Instant::now() + grace, |s| {
+            s.agent_exit().is_some() || s.sentinel_gone
+        })
+        .agent_exit()
+        .is_some();
+    if exited {
+        return;
+    }
+    send(
+        sentinel,
+        tracker,
+        agent,
+        Signal::Kill,
+        Target::Agent,
+        label,
+        record,
+    );
+    // The sentinel's answer decides, not our clock: on a loaded machine the agent may
+    // have died of the first signal while this thread waited for the CPU, and then the
+    // SIGKILL found it already reaped.
+    record.agent_needed_sigkill = record
+        .sent
+        .last()
+        .is_some_and(|s| s.signal == "SIGKILL" && s.delivered);
 }
 
 /// Waits for the agent to exit by itself, up to the exit timeout, passing on every
