@@ -121,6 +121,11 @@ fn a_sentinel_killed_by_an_agent_that_then_exits_is_still_not_clean() {
         .kill(KillPlan::sigterm())
         .run()
         .expect("the scenario runs");
+    // The trap ends both processes; on a loaded machine that can take longer than any
+    // verdict deadline. Wait for them to be gone (pidfds), then judge a tree that is empty.
+    let tree = Watched::new(outcome.tree_before_kill().iter().map(|p| p.pid));
+    assert_eq!(tree.len(), 2, "the agent and its sleep at readiness");
+    assert!(tree.wait_all_gone(Duration::from_secs(20)).is_empty());
     let failure = outcome
         .check_no_survivors(Duration::from_millis(500))
         .expect_err("lost track never passes");
