@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use crate::diagnosis::Escape;
-use crate::report::{Report, Survivor, TimelineEntry, Verdict};
+use crate::report::{truncate, Report, Survivor, TimelineEntry, Verdict};
 
 /// Height of a process or port row, px.
 const ROW: u32 = 28;
@@ -1167,15 +1167,6 @@ fn short_command(command: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
 }
 
 /// The page's style. The row heights repeat [`ROW`], [`LINE`], [`DETAIL_PAD`], [`LANE`]

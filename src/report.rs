@@ -843,11 +843,12 @@ fn short_command(command: &str) -> String {
         .join(" ")
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to at most `max` characters, the last one an ellipsis when anything was cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
-        let cut: String = s.chars().take(max - 1).collect();
+        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
     }
 }
