@@ -3,8 +3,10 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use orphan_check::Report;
+use quick_junit::{NonSuccessKind, TestCaseStatus};
 
 use crate::Fatal;
 
@@ -166,69 +168,48 @@ pub fn leak_message(report: &Report) -> String {
     parts.join("; ")
 }
 
-/// A JUnit XML document with one test suite.
-pub fn junit(suite: &str, cases: &[TestCase]) -> String {
-    let failures = cases
-        .iter()
-        .filter(|c| matches!(c.result, CaseResult::Failed { .. }))
-        .count();
-    let errors = cases
-        .iter()
-        .filter(|c| matches!(c.result, CaseResult::Error { .. }))
-        .count();
-    let total: f64 = cases.iter().map(|c| c.seconds).sum();
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    xml.push_str(&format!(
-        "<testsuites tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.3}\">\n",
-        cases.len()
-    ));
-    xml.push_str(&format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.3}\">\n",
-        xml_escape(suite),
-        cases.len()
-    ));
+/// A JUnit XML document with one test suite, written by `quick-junit` (the writer
+/// nextest uses), which escapes markup and drops ANSI escape sequences and the control
+/// characters XML 1.0 cannot carry, as in an agent's raw output.
+pub fn junit(suite: &str, cases: &[TestCase]) -> Result<String, Fatal> {
+    let mut test_suite = quick_junit::TestSuite::new(xml_text(suite));
+    let mut total = Duration::ZERO;
     for case in cases {
-        let open = format!(
-            "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
-            xml_escape(&case.name),
-            xml_escape(suite),
-            case.seconds
-        );
-        match &case.result {
-            CaseResult::Passed => xml.push_str(&format!("{open}/>\n")),
-            CaseResult::Failed { message, body } => xml.push_str(&format!(
-                "{open}>\n      <failure message=\"{}\" type=\"leak\">{}</failure>\n    </testcase>\n",
-                xml_escape(message),
-                xml_escape(body)
-            )),
-            CaseResult::Error { message } => xml.push_str(&format!(
-                "{open}>\n      <error message=\"{}\" type=\"harness\"/>\n    </testcase>\n",
-                xml_escape(message)
-            )),
-        }
+        let time = Duration::try_from_secs_f64(case.seconds).unwrap_or_default();
+        total += time;
+        let status = match &case.result {
+            CaseResult::Passed => TestCaseStatus::success(),
+            CaseResult::Failed { message, body } => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status
+                    .set_message(xml_text(message))
+                    .set_type("leak")
+                    .set_description(xml_text(body));
+                status
+            }
+            CaseResult::Error { message } => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_message(xml_text(message)).set_type("harness");
+                status
+            }
+        };
+        let mut test_case = quick_junit::TestCase::new(xml_text(&case.name), status);
+        test_case.set_classname(xml_text(suite)).set_time(time);
+        test_suite.add_test_case(test_case);
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
+    test_suite.set_time(total);
+    let mut report = quick_junit::Report::new(xml_text(suite));
+    report.add_test_suite(test_suite).set_time(total);
+    report
+        .to_string()
+        .map_err(|e| Fatal(format!("could not write the JUnit report: {e}")))
 }
 
-/// Escapes text for an XML attribute or element, dropping the characters XML 1.0 cannot
-/// carry at all (control characters other than tab, newline and carriage return, as in
-/// an agent's raw output).
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+/// Text without the two noncharacters XML 1.0 excludes besides the control characters
+/// (U+FFFE, U+FFFF): `quick-junit` drops the control characters but keeps these, and
+/// an agent can print them.
+fn xml_text(text: &str) -> String {
+    text.replace(['\u{FFFE}', '\u{FFFF}'], "")
 }
 
 #[cfg(test)]
@@ -244,12 +225,105 @@ mod tests {
         assert!(colourize("CLEAN").starts_with(GREEN));
     }
 
-    #[test]
-    fn xml_escaping_covers_markup_and_control_characters() {
-        assert_eq!(
-            xml_escape("a<b>&\"c\"'\u{1b}[31m\n"),
-            "a&lt;b&gt;&amp;&quot;c&quot;&apos;[31m\n"
-        );
+    /// One element of a parsed document: its name, its attributes and its text, with
+    /// the references resolved.
+    #[derive(Debug)]
+    struct Element {
+        name: String,
+        attrs: Vec<(String, String)>,
+        text: String,
+    }
+
+    impl Element {
+        fn attr(&self, key: &str) -> Option<&str> {
+            self.attrs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Parses `xml` back, failing on anything not well-formed: a character XML 1.0
+    /// cannot carry (which the reader itself lets through), mismatched tags, unknown
+    /// entities.
+    fn parse(xml: &str) -> Vec<Element> {
+        use quick_xml::events::{BytesStart, Event};
+
+        let bad = xml
+            .chars()
+            .find(|&c| !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..));
+        assert_eq!(bad, None, "a character XML 1.0 cannot carry in {xml:?}");
+        let element = |e: &BytesStart| Element {
+            name: String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
+            attrs: e
+                .attributes()
+                .map(|a| {
+                    let a = a.unwrap();
+                    let key = String::from_utf8(a.key.as_ref().to_vec()).unwrap();
+                    (
+                        key,
+                        a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                            .unwrap()
+                            .into_owned(),
+                    )
+                })
+                .collect(),
+            text: String::new(),
+        };
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let mut elements: Vec<Element> = Vec::new();
+        let mut open: Vec<usize> = Vec::new();
+        loop {
+            let text = match reader.read_event().unwrap() {
+                Event::Start(e) => {
+                    open.push(elements.len());
+                    elements.push(element(&e));
+                    continue;
+                }
+                Event::Empty(e) => {
+                    elements.push(element(&e));
+                    continue;
+                }
+                Event::End(_) => {
+                    open.pop();
+                    continue;
+                }
+                Event::Text(t) => t.decode().unwrap().into_owned(),
+                Event::CData(t) => t.decode().unwrap().into_owned(),
+                Event::GeneralRef(r) => match r.resolve_char_ref().unwrap() {
+                    Some(c) => c.to_string(),
+                    None => quick_xml::escape::resolve_predefined_entity(&r.decode().unwrap())
+                        .expect("a predefined entity")
+                        .to_string(),
+                },
+                Event::Eof => break,
+                _ => continue,
+            };
+            if let Some(&i) = open.last() {
+                elements[i].text.push_str(&text);
+            }
+        }
+        assert!(open.is_empty(), "unclosed elements in {xml}");
+        elements
+    }
+
+    fn case(name: &str, result: CaseResult) -> TestCase {
+        TestCase {
+            name: name.into(),
+            seconds: 0.25,
+            result,
+        }
+    }
+
+    fn failed(body: &str) -> CaseResult {
+        CaseResult::Failed {
+            message: "2 survived".into(),
+            body: body.into(),
+        }
+    }
+
+    fn named<'a>(elements: &'a [Element], name: &str) -> Vec<&'a Element> {
+        elements.iter().filter(|e| e.name == name).collect()
     }
 
     #[test]
@@ -257,23 +331,59 @@ mod tests {
         let xml = junit(
             "s",
             &[
-                TestCase {
-                    name: "ok".into(),
-                    seconds: 0.1,
-                    result: CaseResult::Passed,
-                },
-                TestCase {
-                    name: "bad <1>".into(),
-                    seconds: 0.2,
-                    result: CaseResult::Failed {
-                        message: "2 survived".into(),
-                        body: "x & y".into(),
+                case("ok", CaseResult::Passed),
+                case("bad <1>", failed("x & y")),
+                case(
+                    "broken",
+                    CaseResult::Error {
+                        message: "could not spawn \"agent\"".into(),
                     },
-                },
+                ),
             ],
-        );
-        assert!(xml.contains("<testsuite name=\"s\" tests=\"2\" failures=\"1\" errors=\"0\""));
-        assert!(xml.contains("name=\"bad &lt;1&gt;\""));
-        assert!(xml.contains("<failure message=\"2 survived\" type=\"leak\">x &amp; y</failure>"));
+        )
+        .unwrap();
+        let doc = parse(&xml);
+        let suites = named(&doc, "testsuites");
+        let suite = named(&doc, "testsuite");
+        for counts in [suites[0], suite[0]] {
+            assert_eq!(counts.attr("tests"), Some("3"), "{xml}");
+            assert_eq!(counts.attr("failures"), Some("1"), "{xml}");
+            assert_eq!(counts.attr("errors"), Some("1"), "{xml}");
+            assert_eq!(counts.attr("time"), Some("0.750"), "{xml}");
+        }
+        assert_eq!(suite[0].attr("name"), Some("s"));
+        let cases = named(&doc, "testcase");
+        let names: Vec<_> = cases.iter().map(|c| c.attr("name").unwrap()).collect();
+        assert_eq!(names, ["ok", "bad <1>", "broken"]);
+        assert!(cases.iter().all(|c| c.attr("classname") == Some("s")));
+        assert!(cases.iter().all(|c| c.attr("time") == Some("0.250")));
+        let failure = named(&doc, "failure");
+        assert_eq!(failure.len(), 1, "{xml}");
+        assert_eq!(failure[0].attr("message"), Some("2 survived"));
+        assert_eq!(failure[0].attr("type"), Some("leak"));
+        assert_eq!(failure[0].text, "x & y");
+        let error = named(&doc, "error");
+        assert_eq!(error.len(), 1, "{xml}");
+        assert_eq!(error[0].attr("message"), Some("could not spawn \"agent\""));
+        assert_eq!(error[0].attr("type"), Some("harness"));
+    }
+
+    #[test]
+    fn junit_keeps_markup_in_the_output_as_text() {
+        let body = "]]> <![CDATA[ x ]]> &amp; </failure> \"quoted\" 'single'\n";
+        let xml = junit("s", &[case("c", failed(body))]).unwrap();
+        assert_eq!(named(&parse(&xml), "failure")[0].text, body);
+    }
+
+    #[test]
+    fn junit_drops_what_xml_cannot_carry_and_keeps_the_words() {
+        // An agent's output as the report quotes it: colour codes, a NUL, a bell, a
+        // noncharacter.
+        let body = "\x1b[1;31mSURVIVED\x1b[0m pid 12\x00\x07\u{FFFE} listener\n";
+        let xml = junit("s\x1b", &[case("c\x00", failed(body))]).unwrap();
+        let doc = parse(&xml);
+        assert_eq!(named(&doc, "failure")[0].text, "SURVIVED pid 12 listener\n");
+        assert_eq!(named(&doc, "testcase")[0].attr("name"), Some("c"));
+        assert_eq!(named(&doc, "testsuite")[0].attr("name"), Some("s"));
     }
 }

@@ -356,7 +356,7 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
         );
     }
     if let Some(path) = &args.junit {
-        output::write_file(path, &output::junit("orphan-check", &cases))?;
+        output::write_file(path, &output::junit("orphan-check", &cases)?)?;
     }
     if let Some(e) = failed {
         return Err(e);
