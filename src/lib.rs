@@ -87,7 +87,7 @@ pub use ports::{PortAtReady, PortHolder, PortVerdict};
 pub use procs::ProcessInfo;
 pub use ready::Ready;
 pub use report::{
-    redact, AgentExit, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict,
+    AgentExit, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict,
     SCHEMA_VERSION,
 };
 pub use scenario::{Scenario, Stdin};

@@ -853,78 +853,6 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// Replaces pids, times and run ids with stable placeholders, for snapshot tests and for
-/// comparing reports across runs.
-pub fn redact(text: &str, pids: &[i32]) -> String {
-    let mut out = text.to_string();
-    let mut sorted: Vec<i32> = pids.to_vec();
-    sorted.sort_unstable_by(|a, b| b.cmp(a));
-    sorted.dedup();
-    out = mask_durations(&out);
-    for (i, pid) in sorted.iter().enumerate() {
-        out = replace_word(&out, &pid.to_string(), &format!("<PID{i}>"));
-    }
-    out
-}
-
-/// Replaces `12.5ms` and `1.25s` (a number directly followed by a unit) with `<T>`.
-fn mask_durations(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let starts_number =
-            chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric());
-        if starts_number {
-            let mut j = i;
-            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
-                j += 1;
-            }
-            let unit_len = if chars.get(j) == Some(&'m') && chars.get(j + 1) == Some(&'s') {
-                2
-            } else if chars.get(j) == Some(&'s') {
-                1
-            } else {
-                0
-            };
-            let after = chars.get(j + unit_len);
-            if unit_len > 0 && after.is_none_or(|c| !c.is_ascii_alphanumeric()) {
-                out.push_str("<T>");
-                i = j + unit_len;
-                continue;
-            }
-            out.extend(&chars[i..j]);
-            i = j;
-            continue;
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
-}
-
-fn replace_word(text: &str, word: &str, with: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        if text[i..].starts_with(word) {
-            let before_ok = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-            let end = i + word.len();
-            let after_ok = end >= text.len() || !bytes[end].is_ascii_alphanumeric();
-            if before_ok && after_ok {
-                out.push_str(with);
-                i = end;
-                continue;
-            }
-        }
-        let ch = text[i..].chars().next().unwrap_or(' ');
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -938,16 +866,6 @@ mod tests {
         assert_eq!(
             short_command("/usr/bin/python3 /srv/a/dev_server.py --port 3000"),
             "python3 dev_server.py --port 3000"
-        );
-    }
-
-    #[test]
-    fn redaction_masks_pids_and_times_but_not_ports() {
-        let text = "SURVIVED 1234 listener --port 4321 at +12.5ms, 1.25s after";
-        let got = redact(text, &[1234]);
-        assert_eq!(
-            got,
-            "SURVIVED <PID0> listener --port 4321 at +<T>, <T> after"
         );
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use orphan_check::{Fixture, Outcome, Report, Scenario};
+use orphan_check::{Fixture, Outcome, Scenario};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
@@ -165,17 +165,4 @@ impl Watched {
             let _ = poll(&mut rest, Some(&ts));
         }
     }
-}
-
-/// The report text with pids and times masked.
-#[allow(dead_code)]
-pub fn redacted(report: &Report) -> String {
-    let mut pids: Vec<i32> = report.timeline.iter().map(|t| t.pid).collect();
-    pids.extend(
-        report
-            .survivors
-            .iter()
-            .flat_map(|s| [s.process.pid, s.process.ppid, s.process.pgid, s.process.sid]),
-    );
-    orphan_check::redact(&report.to_string(), &pids)
 }

@@ -1,88 +1,93 @@
-//! Snapshot tests of the report, text and JSON, with pids, times, ports and paths masked.
+//! Snapshot tests of the report, text and JSON, through `insta`, with what changes from
+//! run to run masked by its filters: pids (named by their role), times, the watched
+//! port, the run id and the fixtures' directory.
 //!
-//! `UPDATE_SNAPSHOTS=1 cargo test --test suite report::` rewrites the snapshots; review
-//! the diff before committing it.
+//! A snapshot that differs, or is missing, fails the test (and `insta` leaves the new one
+//! beside it as `.snap.new`; in CI, `CI=true` or `INSTA_UPDATE=no`, it writes nothing).
+//! `INSTA_UPDATE=always cargo test --test suite report::` rewrites the snapshots in
+//! `tests/snapshots/` (or `cargo insta review` accepts them one by one); review the diff
+//! before committing it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use orphan_check::{fixture_dir, CgroupMode, Fixture, KillPlan, Ready, Report, Scenario};
+use orphan_check::{fixture_dir, CgroupMode, Fixture, KillPlan, Outcome, Ready, Scenario};
 use serde_json::Value;
 
 use crate::common::{expect_held_at_ready, DEADLINE};
 
-fn snapshot_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name)
+/// What a run's report holds that the next run's does not.
+struct Masks {
+    /// Each pid of the run and the placeholder it becomes.
+    pids: Vec<(i32, String)>,
+    port: u16,
+    run_id: String,
+    fixtures: String,
 }
 
-fn check_snapshot(name: &str, actual: &str) {
-    let path = snapshot_path(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing snapshot {}: run with UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual, expected,
-        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 rewrites it)"
-    );
-}
-
-/// Masks what changes from run to run: pids, times, the port, the run id, paths.
-fn mask(report: &Report, text: &str, port: u16) -> String {
-    let mut pids: Vec<i32> = report.timeline.iter().map(|t| t.pid).collect();
-    for s in &report.survivors {
-        pids.extend([s.process.pid, s.process.ppid, s.process.pgid, s.process.sid]);
-    }
-    pids.extend(report.signals.iter().map(|s| s.to.abs()));
-    pids.extend(report.timeline.iter().filter_map(|t| t.sid));
-    let text = text
-        .replace(&fixture_dir().display().to_string(), "<FIXTURES>")
-        .replace(&report.run_id, "<RUN>");
-    // The port as a whole number only: its digits may also be part of a pid or a time.
-    let text = replace_number(&text, port, "<PORT>");
-    orphan_check::redact(&text, &pids)
-}
-
-/// Replaces every occurrence of `number` that is not part of a longer word.
-fn replace_number(text: &str, number: u16, with: &str) -> String {
-    let wanted = number.to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut before: Option<char> = None;
-    while let Some(at) = rest.find(&wanted) {
-        let prev = rest[..at].chars().next_back().or(before);
-        let next = rest[at + wanted.len()..].chars().next();
-        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-        out.push_str(&rest[..at]);
-        if word(prev) || word(next) {
-            out.push_str(&wanted);
-        } else {
-            out.push_str(with);
+impl Masks {
+    /// The sentinel and the agent by role; every other pid of the tree `<PIDn>` in the
+    /// timeline's order (first seen, then pid), so both snapshots name a process alike.
+    fn of(outcome: &Outcome, port: u16) -> Masks {
+        let report = outcome.report();
+        let mut pids = vec![
+            (outcome.sentinel_pid(), "<SENTINEL>".to_string()),
+            (report.agent_pid, "<AGENT>".to_string()),
+        ];
+        let others = report
+            .timeline
+            .iter()
+            .map(|t| t.pid)
+            .chain(report.survivors.iter().map(|s| s.process.pid));
+        for pid in others {
+            if !pids.iter().any(|(p, _)| *p == pid) {
+                pids.push((pid, format!("<PID{}>", pids.len() - 1)));
+            }
         }
-        before = wanted.chars().next_back();
-        rest = &rest[at + wanted.len()..];
+        Masks {
+            pids,
+            port,
+            run_id: report.run_id.clone(),
+            fixtures: fixture_dir().display().to_string(),
+        }
     }
-    out.push_str(rest);
-    out
+
+    /// The snapshot settings: where the snapshots live, and the filters, in an order
+    /// where none can eat another's match (a time's digits go before a pid can match
+    /// them; numbers only as whole words, so pid 145678 keeps its 4567).
+    fn settings(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../snapshots");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.add_filter(&regex::escape(&self.fixtures), "<FIXTURES>");
+        settings.add_filter(&regex::escape(&self.run_id), "<RUN>");
+        settings.add_filter(r"\b\d+(?:\.\d+)?m?s\b", "<T>");
+        settings.add_filter(&format!(r"\b{}\b", self.port), "<PORT>");
+        for (pid, name) in &self.pids {
+            settings.add_filter(&format!(r"\b{pid}\b"), name.as_str());
+        }
+        settings
+    }
 }
 
 #[test]
-fn the_port_mask_leaves_longer_numbers_alone() {
-    assert_eq!(
-        replace_number("port 4567, pid 145678, :4567\n", 4567, "<PORT>"),
-        "port <PORT>, pid 145678, :<PORT>\n"
-    );
+fn the_masks_replace_whole_numbers_and_leave_the_rest() {
+    let masks = Masks {
+        pids: vec![(1234, "<AGENT>".into()), (99, "<PID1>".into())],
+        port: 4567,
+        run_id: "oc-1.2".into(),
+        fixtures: "/t/out+1/fixtures".into(),
+    };
+    masks.settings().bind(|| {
+        insta::assert_snapshot!(
+            "SURVIVED 1234 (99) listener --port 4567 --other 4321, pid 145678 :4567 at +12.5ms, \
+             1.25s after, 3 lines; /t/out+1/fixtures/listener run=oc-1.2 oc-1x2",
+            @"SURVIVED <AGENT> (<PID1>) listener --port <PORT> --other 4321, pid 145678 :<PORT> at +<T>, <T> after, 3 lines; <FIXTURES>/listener run=<RUN> oc-1x2"
+        );
+    });
 }
 
-fn shell_fork_tree_under_sigterm() -> (orphan_check::Outcome, u16) {
+fn shell_fork_tree_under_sigterm() -> (Outcome, u16) {
     let port = orphan_check::free_port();
     let mut cmd = Fixture::ShellForkTree.command();
     cmd.args(["--port", &port.to_string()]);
@@ -99,18 +104,22 @@ fn shell_fork_tree_under_sigterm() -> (orphan_check::Outcome, u16) {
     (outcome, port)
 }
 
+/// What the two snapshots show, written into each.
+const SCENARIO: &str = "shell-fork-tree killed by SIGTERM to the shell: both listeners survive, \
+                        one holding the watched port";
+
 #[test]
 fn text_report_snapshot() {
     let (outcome, port) = shell_fork_tree_under_sigterm();
-    let report = outcome.report();
-    let text = mask(&report, &report.to_string(), port);
-    // Column padding depends on how many digits the pids had: fold runs of spaces.
-    let folded: String = text
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n");
-    check_snapshot("shell_fork_tree_sigterm.txt", &(folded + "\n"));
+    let mut settings = Masks::of(&outcome, port).settings();
+    settings.set_description(SCENARIO);
+    // Column padding depends on how many digits the pids had: runs of spaces become
+    // one, so an indented line keeps one leading space.
+    settings.add_filter(r"(?m) +$", "");
+    settings.add_filter(r" {2,}", " ");
+    settings.bind(|| {
+        insta::assert_snapshot!("shell_fork_tree_sigterm_text", outcome.report().to_string());
+    });
 }
 
 #[test]
@@ -124,28 +133,22 @@ fn json_report_snapshot_follows_the_schema() {
     assert_eq!(value["verdict"], "leak");
     assert_eq!(value["survivors"].as_array().unwrap().len(), 2);
     assert_eq!(value["ports"][0]["free"], false);
-    // Numbers by key first (so the text masking below only ever touches strings).
     mask_numbers(&mut value);
-    let json = mask(
-        &report,
-        &serde_json::to_string_pretty(&value).unwrap(),
-        port,
-    );
-    check_snapshot("shell_fork_tree_sigterm.json", &(json + "\n"));
+    let mut settings = Masks::of(&outcome, port).settings();
+    settings.set_description(SCENARIO);
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "shell_fork_tree_sigterm_json",
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+    });
 }
 
-/// Replaces run-dependent numbers (ids, times, masks) by key.
+/// Replaces, by key, the numbers no filter can tell from others: times in ms (bare
+/// numbers, no unit), start times, and what depends on the user and the runtime (uid,
+/// signal masks). Pids and ports are left to the filters, which name them.
 fn mask_numbers(v: &mut Value) {
     const KEYS: &[&str] = &[
-        "pid",
-        "ppid",
-        "pgid",
-        "sid",
-        "agent_pid",
-        "start_ticks",
-        "to",
-        "original_parent",
-        "uid",
         "at_ms",
         "ready_ms",
         "killed_ms",
@@ -154,7 +157,8 @@ fn mask_numbers(v: &mut Value) {
         "checked_after_kill_ms",
         "first_held_ms",
         "deadline_ms",
-        "port",
+        "start_ticks",
+        "uid",
         "sig_ignored",
         "sig_caught",
     ];
@@ -163,14 +167,6 @@ fn mask_numbers(v: &mut Value) {
             for (k, child) in map.iter_mut() {
                 if KEYS.contains(&k.as_str()) && child.is_number() {
                     *child = Value::String("<n>".into());
-                } else if k == "ports" && child.is_array() {
-                    for p in child.as_array_mut().unwrap() {
-                        if p.is_number() {
-                            *p = Value::String("<n>".into());
-                        } else {
-                            mask_numbers(p);
-                        }
-                    }
                 } else {
                     mask_numbers(child);
                 }
