@@ -35,6 +35,17 @@
 //!
 //! Linux only: it relies on `PR_SET_CHILD_SUBREAPER`, `/proc`, pidfds and (optionally)
 //! cgroup v2.
+//!
+//! # Features
+//!
+//! - **`cli`** (default): the `orphan-check` command and what only it needs (clap, the
+//!   JUnit writer, signal forwarding). A crate that uses the library in its tests turns
+//!   it off, and its `cargo test` compiles the library alone:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! orphan-check = { version = "0.1", default-features = false }
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
