@@ -11,18 +11,17 @@
 //! The hierarchy is found from the mount table (`cgroup2` entries of
 //! `/proc/self/mountinfo`), never assumed at `/sys/fs/cgroup`: hybrid layouts mount it
 //! elsewhere (for example `/sys/fs/cgroup/unified`). This process's own cgroup is the
-//! unified (`0::`) entry of `/proc/self/cgroup`, read through `procfs` (≈ 13 µs against
-//! ≈ 10 µs by hand: a small file that does not grow with the machine).
+//! unified (`0::`) entry of `/proc/self/cgroup`, read through `procfs` (13 µs against
+//! 10 µs by hand: a small file that does not grow with the machine).
 //!
 //! The mount table is parsed here rather than by `procfs`'s `Process::mountinfo`,
 //! because every scenario's start reads it and procfs does more, and less, than this
-//! needs. More: it parses every line into hash maps of options, ≈ 1 µs a line against
-//! ≈ 0.12 µs here (a 501-line table, the size of a container host's: 550 µs against
-//! 69 µs, against a clean scenario's ≈ 2 ms; this machine's 20 lines, with the reads:
-//! 52 µs against 38 µs), and one line it cannot parse fails the whole table. Less: it
-//! keeps the kernel's octal escapes in the mount point (`/a\040b` for `/a b`), which
-//! [`unescape_mount`] undoes. (procfs 0.18, medians of a release-build
-//! micro-measurement on the benchmark machine, docs/benchmarks.md.)
+//! needs. More: it parses every line into hash maps of options (this machine's 21
+//! lines: 52 µs against 38 µs with the read; a 501-line table, a container host's:
+//! 856 µs against 37 µs, against a clean scenario's ≈ 2 ms), and one line it cannot
+//! parse fails the whole table. Less: it keeps the kernel's octal escapes in the mount
+//! point (`/a\040b` for `/a b`), which [`unescape_mount`] undoes. (procfs 0.18,
+//! `cargo run --release --example procfs-cost`, docs/benchmarks.md.)
 
 use std::fs;
 use std::io;
@@ -74,7 +73,7 @@ pub fn writable_root() -> Option<PathBuf> {
 }
 
 /// The mount point of the cgroup2 filesystem, from `/proc/self/mountinfo` text.
-fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+pub(crate) fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
     mountinfo.lines().find_map(|line| {
         let (left, right) = line.split_once(" - ")?;
         if right.split_whitespace().next()? != "cgroup2" {

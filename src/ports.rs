@@ -9,7 +9,7 @@
 //! in `/proc/<pid>/fd`, looking first in the scenario's tree and only then, to name a
 //! stranger, in every process. The links are read with one `readlink` each
 //! ([`procs::fd_links`]; procfs's `Process::fd` takes four system calls a descriptor,
-//! 1.75× as long) and named by procfs (`FDTarget::Socket`).
+//! 1.5× as long) and named by procfs (`FDTarget::Socket`).
 
 use serde::Serialize;
 use std::collections::HashMap;

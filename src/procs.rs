@@ -6,17 +6,16 @@
 //! `procfs` reads a process's `stat`, `status` and `cmdline` ([`ProcessInfo::read`]),
 //! lists `/proc` ([`all_pids`]) and names what a descriptor links to ([`fd_target`]).
 //! Three reads stay by hand because they are on the verdict's path and procfs is
-//! measurably slower at them (procfs 0.18, medians of a release-build micro-measurement
-//! on the benchmark machine, docs/benchmarks.md):
+//! measurably slower at them (procfs 0.18, `cargo run --release --example procfs-cost`,
+//! medians on the benchmark machine, docs/benchmarks.md):
 //!
 //! - the walk's `children` files: procfs opens the pid's directory, its `task`
-//!   directory and each task's before the file, 88 µs against 60 µs for a tree of five;
+//!   directory and each task's before the file, 46 µs against 31 µs for a tree of two;
 //! - a descriptor's link ([`fd_links`]): procfs's `Process::fd` opens each descriptor
 //!   with `O_PATH`, reads the link through it and `stat`s it, four system calls where a
-//!   `readlink` is one: 60 µs against 34 µs for a process with 9 descriptors (1.4× with
-//!   a thousand);
+//!   `readlink` is one: 56 µs against 36 µs for a process with 9 descriptors;
 //! - the environment marker ([`carries_marker`]): procfs's `environ` builds a map of the
-//!   whole environment, 20 µs against 13 µs.
+//!   whole environment, 29 µs against 16 µs.
 
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
