@@ -8,9 +8,11 @@
 //! 2. the verdict latency (plan finished → `survivors_after` returns empty) against a
 //!    psutil-style loop polling `/proc` every 100 ms;
 //! 3. a subtree snapshot with 0 and 5 000 unrelated processes, and psutil's
-//!    `children(recursive=True)` (scripts/bench/psutil_children.py) on the same tree;
+//!    `children(recursive=True)` (scripts/bench/psutil_children.py) on the same tree,
+//!    and where the snapshot's time goes;
 //! 4. naming a port's holder against `ss -ltnp` and `lsof -i`, with and without 1 000
-//!    extra listening sockets;
+//!    extra listening sockets, and the port lookups alone (sock_diag for one port, the
+//!    whole LISTEN table, the `/proc/net/tcp` fallback);
 //! 5. killing a 1 000-process tree: the sentinel's loop against `cgroup.kill`;
 //! 6. the fixture × kill plan matrix of the test suite, in-process on 8 threads.
 //!
@@ -19,6 +21,11 @@
 //! docs/benchmarks.md shows). Nothing here asserts a time. Every process the bench starts
 //! itself is killed by pid from a guard, also on panic; the scenarios' trees are the
 //! library's to clean up (dropping an `Outcome`).
+//!
+//! The figures below the public API (the bare walk, the port lookups, the per-survivor
+//! reads, the diagnosis) call the crate's own functions through `orphan_check::bench`,
+//! thin wrappers kept for this bench, so they time the code a verdict runs and not a
+//! copy of it.
 //!
 //! `BENCH_QUICK=1` runs fewer repetitions.
 
@@ -31,13 +38,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use orphan_check::bench;
 use orphan_check::{CgroupMode, Error, Fixture, KillPlan, Outcome, Ready, Scenario};
-
-/// The crate's own sock_diag module (self-contained), compiled into the bench so that
-/// the one-port fast path (`ports::on_port_fast`, crate-private) can be measured too.
-#[allow(dead_code, unused_imports)]
-#[path = "../src/netlink.rs"]
-mod netlink;
 
 // ---------------------------------------------------------------------------------
 // Measurement helpers.
@@ -517,15 +519,6 @@ fn psutil_style_poll(n: usize) -> Stat {
 // ---------------------------------------------------------------------------------
 // 3. Subtree snapshot with 0 and 5 000 unrelated processes.
 
-/// The same walk as the crate's `procs::subtree`: `/proc/<pid>/task/*/children` down
-/// from the root, reading each process's `stat`.
-fn walk(root: i32) -> usize {
-    tree_pids(root)
-        .into_iter()
-        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok())
-        .count()
-}
-
 fn psutil_available() -> Result<(), String> {
     if !which("python3") {
         return Err("python3 not installed".into());
@@ -584,17 +577,55 @@ fn psutil_children(pid: i32, repeats: usize) -> Result<(Stat, usize, usize), Str
 }
 
 fn count_processes() -> usize {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|n| n.parse::<u32>().is_ok())
-                })
-                .count()
-        })
-        .unwrap_or(0)
+    bench::all_pids().len()
+}
+
+/// The parts of a survivor snapshot, each through the crate's own functions: the walk
+/// (pids only), the walk reading each process, the reads per survivor, the diagnosis.
+fn snapshot_parts(outcome: &Outcome, n: usize) -> [Stat; 4] {
+    let root = outcome.sentinel_pid();
+    let alive = bench::subtree(root);
+    assert_eq!(alive.len(), 2, "two survivors");
+    let agent = outcome
+        .tree_before_kill()
+        .iter()
+        .find(|p| p.pid == outcome.agent_pid())
+        .expect("the agent at readiness");
+    let plan = KillPlan::sigterm();
+    let reads = bench::survivor_reads(&alive, outcome.run_id());
+    let diagnosed = bench::diagnose(&plan, agent, outcome.tree_before_kill(), &reads, root);
+    // The wrappers reach the verdict's own answer.
+    let verdict = outcome.survivors_after(Duration::ZERO);
+    for (survivor, (escapes, missed_by)) in verdict.iter().zip(&diagnosed) {
+        assert_eq!(&survivor.escapes, escapes);
+        assert_eq!(&survivor.missed_by, missed_by);
+    }
+    for (survivor, read) in verdict.iter().zip(&reads) {
+        assert_eq!(survivor.ports, read.ports);
+        assert_eq!(survivor.env_marker, read.marker);
+    }
+    let walk = time_n(n, || {
+        std::hint::black_box(bench::subtree_pids(root));
+    });
+    let read = time_n(n, || {
+        std::hint::black_box(bench::subtree(root));
+    });
+    let per_survivor = time_n(n, || {
+        std::hint::black_box(bench::survivor_reads(&alive, outcome.run_id()));
+    });
+    let diagnosis = time_n(n, || {
+        std::hint::black_box(bench::diagnose(
+            &plan,
+            agent,
+            outcome.tree_before_kill(),
+            &reads,
+            root,
+        ));
+    });
+    println!(
+        "  parts: walk {walk}; walk reading each {read}; per-survivor reads {per_survivor}; diagnosis {diagnosis}"
+    );
+    [walk, read, per_survivor, diagnosis]
 }
 
 fn bench_snapshot(results: &mut Results) {
@@ -615,7 +646,7 @@ fn bench_snapshot(results: &mut Results) {
             std::hint::black_box(outcome.survivors_after(Duration::ZERO));
         });
         let raw = time_n(n, || {
-            std::hint::black_box(walk(root));
+            std::hint::black_box(bench::subtree_pids(root));
         });
         println!("  {label}: survivors_after(0) {snap}; bare walk {raw}");
         (snap, raw)
@@ -624,6 +655,7 @@ fn bench_snapshot(results: &mut Results) {
     let procs_before = count_processes();
     let (snap0, raw0) = measure("0 extra");
     let py0 = psutil_children(root, reps(20));
+    let [walk, read, per_survivor, diagnosis] = snapshot_parts(&outcome, n);
 
     let mut kids = Kids::default();
     let spawn_started = Instant::now();
@@ -656,6 +688,22 @@ fn bench_snapshot(results: &mut Results) {
         raw5k.to_string(),
         format!("with {procs_before} processes: {raw0}"),
         format!("{rr:.2}×"),
+        "—",
+        None,
+    );
+    results.add(
+        format!(
+            "… where survivors_after(0) goes ({procs_before} processes): walk / walk reading each process / per-survivor reads (LISTEN table, ports, marker, pipes) / diagnosis"
+        ),
+        format!(
+            "{} / {} / {} / {}",
+            human(walk.median),
+            human(read.median),
+            human(per_survivor.median),
+            human(diagnosis.median)
+        ),
+        "—",
+        "—",
         "—",
         None,
     );
@@ -736,10 +784,34 @@ fn bench_port_holder(results: &mut Results) {
         });
         println!("  {label}: port_verdict {ours}");
         let fast = time_n(n, || {
-            let holders = fast_holders(port, outcome.sentinel_pid());
-            assert_eq!(holders.len(), 1);
+            let holders = bench::port_holders_in_tree(port, outcome.sentinel_pid());
+            assert_eq!(holders.expect("LISTEN sockets").len(), 1);
         });
         println!("  {label}: one-port sock_diag + tree walk {fast}");
+        let lookup = |read: fn(u16) -> std::io::Result<Vec<u64>>| {
+            time_n(n, || {
+                assert!(!read(port).expect("LISTEN sockets").is_empty())
+            })
+        };
+        let one = lookup(bench::listeners);
+        let table = lookup(bench::listeners_from_full_table);
+        let proc = lookup(bench::listeners_from_proc);
+        println!("  {label}: lookup alone: one port {one}; whole table {table}; /proc {proc}");
+        results.add(
+            format!(
+                "… port lookup alone ({label}): sock_diag one port / whole LISTEN table / /proc/net/tcp{{,6}} fallback"
+            ),
+            format!(
+                "{} / {} / {}",
+                human(one.median),
+                human(table.median),
+                human(proc.median)
+            ),
+            "—",
+            "—",
+            "—",
+            None,
+        );
         let with_ss = ss.then(|| {
             time_n(reps(30), || {
                 assert!(run_quiet("ss", &["-ltnp", &ss_filter]))
@@ -802,13 +874,13 @@ fn bench_port_holder(results: &mut Results) {
                 None,
             ),
         }
-        (ours, fast)
+        (ours, fast, one)
     };
-    let (base, base_fast) = measure("no extra listeners", results);
+    let (base, base_fast, base_one) = measure("no extra listeners", results);
     let extra: Vec<TcpListener> = (0..1_000)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an extra listener"))
         .collect();
-    let (more, more_fast) = measure("1 000 extra listening sockets", results);
+    let (more, more_fast, more_one) = measure("1 000 extra listening sockets", results);
     drop(extra);
     let r = ratio(more.median, base.median);
     results.add(
@@ -828,54 +900,15 @@ fn bench_port_holder(results: &mut Results) {
         "flat",
         Some(r <= 1.2),
     );
-}
-
-/// What `port_verdict` does with `ports::on_port_fast`: ask the kernel for the port's
-/// LISTEN sockets only, then look for their inodes in the fds of the tree under `root`.
-fn fast_holders(port: u16, root: i32) -> Vec<i32> {
-    let inodes: Vec<u64> = netlink::listening(Some(port))
-        .expect("sock_diag")
-        .into_iter()
-        .map(|s| s.inode)
-        .collect();
-    tree_pids(root)
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| std::fs::read_link(e.path()).ok())
-                .filter_map(|t| {
-                    let t = t.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?;
-                    t.parse::<u64>().ok()
-                })
-                .any(|i| inodes.contains(&i))
-        })
-        .collect()
-}
-
-/// The pids under `root` (the walk of `procs::subtree`).
-fn tree_pids(root: i32) -> Vec<i32> {
-    let mut queue = std::collections::VecDeque::from([root]);
-    let mut out = Vec::new();
-    while let Some(pid) = queue.pop_front() {
-        if pid != root {
-            out.push(pid);
-        }
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            if let Ok(kids) = std::fs::read_to_string(task.path().join("children")) {
-                queue.extend(
-                    kids.split_whitespace()
-                        .filter_map(|k| k.parse::<i32>().ok()),
-                );
-            }
-        }
-    }
-    out
+    let r = ratio(more_one.median, base_one.median);
+    results.add(
+        "… the one-port sock_diag lookup alone: 1 000 extra listeners vs none",
+        more_one.to_string(),
+        format!("no extra listeners: {base_one}"),
+        format!("{r:.2}×"),
+        "—",
+        None,
+    );
 }
 
 // ---------------------------------------------------------------------------------

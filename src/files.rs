@@ -13,6 +13,10 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use procfs::process::FDTarget;
+
+use crate::procs;
+
 /// What one file looked like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
@@ -191,13 +195,9 @@ pub(crate) fn likely_writers(path: &Path, root: &Path, candidates: &[i32]) -> Ve
 
 /// Whether the process holds an inotify descriptor (`anon_inode:inotify`).
 fn has_inotify(pid: i32) -> bool {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|dir| {
-            dir.flatten()
-                .filter_map(|e| fs::read_link(e.path()).ok())
-                .any(|t| t.as_os_str() == "anon_inode:inotify")
-        })
-        .unwrap_or(false)
+    procs::fd_links(pid).any(|(_, link)| {
+        matches!(procs::fd_target(&link), Some(FDTarget::AnonInode(kind)) if kind == "inotify")
+    })
 }
 
 fn holding(path: &Path, root: &Path, candidates: &[i32]) -> Vec<i32> {
@@ -212,13 +212,8 @@ fn holding(path: &Path, root: &Path, candidates: &[i32]) -> Vec<i32> {
             if cwd.as_deref().is_some_and(touches) {
                 return true;
             }
-            fs::read_dir(format!("/proc/{pid}/fd"))
-                .map(|dir| {
-                    dir.flatten()
-                        .filter_map(|e| fs::read_link(e.path()).ok())
-                        .any(|t| touches(&t))
-                })
-                .unwrap_or(false)
+            // The raw link, not procfs's reading of it: a path need not be UTF-8.
+            procs::fd_links(*pid).any(|(_, link)| touches(&link))
         })
         .collect()
 }

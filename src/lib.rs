@@ -54,6 +54,9 @@ compile_error!(
     "orphan-check works on Linux only: it needs PR_SET_CHILD_SUBREAPER, /proc and pidfds"
 );
 
+// Wrappers of internal functions for benches/speed.rs: not part of the API.
+#[doc(hidden)]
+pub mod bench;
 mod cgroup;
 mod container;
 mod diagnosis;

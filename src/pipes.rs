@@ -8,13 +8,18 @@
 //!
 //! A pipe is one inode on the kernel's pipe filesystem; `/proc/<pid>/fd/N` links to
 //! `pipe:[INODE]`. The harness knows the inodes of the agent's pipes (it made them), so
-//! a survivor's descriptors name which of them it holds. `/proc/<pid>/fdinfo/N` says in
-//! which direction (`flags`), which tells whether a pipe still has a writer.
+//! a survivor's descriptors name which of them it holds (read as `procs::fd_links` reads
+//! them, named by procfs's `FDTarget::Pipe`). `/proc/<pid>/fdinfo/N` says in which
+//! direction (`flags`), which tells whether a pipe still has a writer.
 
 use std::collections::HashSet;
 use std::os::fd::BorrowedFd;
+use std::path::Path;
 
+use procfs::process::FDTarget;
 use serde::Serialize;
+
+use crate::procs;
 
 /// The inodes of the agent's stdio pipes (only the streams that are pipes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,8 +64,11 @@ pub(crate) fn pipe_inode(fd: BorrowedFd<'_>) -> Option<u64> {
 }
 
 /// The pipe inode a `/proc/<pid>/fd/N` link names: `pipe:[12345]`.
-fn parse_pipe_link(link: &str) -> Option<u64> {
-    link.strip_prefix("pipe:[")?.strip_suffix(']')?.parse().ok()
+fn pipe_of(link: &Path) -> Option<u64> {
+    match procs::fd_target(link)? {
+        FDTarget::Pipe(inode) => Some(inode),
+        _ => None,
+    }
 }
 
 /// Whether an fdinfo `flags:` line (octal) says the descriptor may write.
@@ -74,15 +82,8 @@ fn fdinfo_writes(fdinfo: &str) -> bool {
 
 /// Every pipe `pid` has open: (descriptor number, inode).
 pub(crate) fn pipes_of(pid: i32) -> Vec<(u32, u64)> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|entry| {
-            let fd: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let link = std::fs::read_link(entry.path()).ok()?;
-            Some((fd, parse_pipe_link(link.to_str()?)?))
-        })
+    procs::fd_links(pid)
+        .filter_map(|(fd, link)| Some((fd, pipe_of(&link)?)))
         .collect()
 }
 
@@ -104,8 +105,7 @@ pub(crate) fn agent_streams_held(pid: i32, agent: &AgentPipes) -> Vec<Stream> {
 
 /// The inode of `pid`'s stdin when it is a pipe.
 pub(crate) fn stdin_pipe(pid: i32) -> Option<u64> {
-    let link = std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?;
-    parse_pipe_link(link.to_str()?)
+    pipe_of(&std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?)
 }
 
 /// The pipes that any of `pids` holds a write end of.
@@ -129,9 +129,10 @@ mod tests {
 
     #[test]
     fn pipe_links_and_fdinfo_flags() {
-        assert_eq!(parse_pipe_link("pipe:[4242]"), Some(4242));
-        assert_eq!(parse_pipe_link("socket:[4242]"), None);
-        assert_eq!(parse_pipe_link("/dev/null"), None);
+        assert_eq!(pipe_of(Path::new("pipe:[4242]")), Some(4242));
+        assert_eq!(pipe_of(Path::new("socket:[4242]")), None);
+        assert_eq!(pipe_of(Path::new("/dev/null")), None);
+        assert_eq!(pipe_of(Path::new("pipe:[]")), None);
         // O_RDONLY | O_LARGEFILE, then O_WRONLY | O_CLOEXEC.
         assert!(!fdinfo_writes("pos:\t0\nflags:\t0100000\nmnt_id:\t15\n"));
         assert!(fdinfo_writes("pos:\t0\nflags:\t02000001\nmnt_id:\t15\n"));

@@ -7,7 +7,9 @@
 //! port's), or from `/proc/net/tcp{,6}` when netlink is not allowed (a seccomp sandbox).
 //! Holders are found by matching the socket's inode against the `socket:[inode]` links
 //! in `/proc/<pid>/fd`, looking first in the scenario's tree and only then, to name a
-//! stranger, in every process.
+//! stranger, in every process. The links are read with one `readlink` each
+//! ([`procs::fd_links`]; procfs's `Process::fd` takes four system calls a descriptor,
+//! 1.5× as long) and named by procfs (`FDTarget::Socket`).
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -16,9 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use procfs::net::TcpState;
+use procfs::process::FDTarget;
 
 use crate::netlink::{self, ListenSocket};
-use crate::procs::ProcessInfo;
+use crate::procs::{self, ProcessInfo};
 
 /// Where a [`Listening`] table came from (for diagnostics and tests).
 #[cfg_attr(not(test), allow(dead_code))]
@@ -182,23 +185,10 @@ pub(crate) fn socket_inodes(pid: i32) -> Vec<u64> {
 /// Calls `f` with each socket inode among `pid`'s descriptors until it returns true;
 /// returns whether it did.
 fn for_each_socket(pid: i32, mut f: impl FnMut(u64) -> bool) -> bool {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    for entry in dir.flatten() {
-        let Ok(target) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        let inode = target
-            .to_str()
-            .and_then(|s| s.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok());
-        if let Some(inode) = inode {
-            if f(inode) {
-                return true;
-            }
-        }
-    }
-    false
+    procs::fd_links(pid).any(|(_, link)| match procs::fd_target(&link) {
+        Some(FDTarget::Socket(inode)) => f(inode),
+        _ => false,
+    })
 }
 
 /// Which of `candidates` hold one of `inodes`.
@@ -215,14 +205,10 @@ pub(crate) fn holders_among(inodes: &[u64], candidates: impl IntoIterator<Item =
 /// Which processes on the machine hold one of `inodes`: the slow path, used only to name
 /// a holder that is not in the scenario's tree.
 pub(crate) fn holders_anywhere(inodes: &[u64]) -> Vec<i32> {
-    let pids: Vec<i32> = std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    holders_among(inodes, pids)
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    holders_among(inodes, procs::all_pids())
 }
 
 /// One process holding a port.

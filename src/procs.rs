@@ -2,11 +2,26 @@
 //!
 //! A snapshot walks `/proc/<pid>/task/<tid>/children` down from the sentinel, so its cost
 //! grows with the scenario's tree, not with the number of processes on the machine.
+//!
+//! `procfs` reads a process's `stat`, `status` and `cmdline` ([`ProcessInfo::read`]),
+//! lists `/proc` ([`all_pids`]) and names what a descriptor links to ([`fd_target`]).
+//! Three reads stay by hand because they are on the verdict's path and procfs is
+//! measurably slower at them (procfs 0.18, `cargo run --release --example procfs-cost`,
+//! medians on the benchmark machine, docs/benchmarks.md):
+//!
+//! - the walk's `children` files: procfs opens the pid's directory, its `task`
+//!   directory and each task's before the file, 46 µs against 31 µs for a tree of two;
+//! - a descriptor's link ([`fd_links`]): procfs's `Process::fd` opens each descriptor
+//!   with `O_PATH`, reads the link through it and `stat`s it, four system calls where a
+//!   `readlink` is one: 56 µs against 36 µs for a process with 9 descriptors;
+//! - the environment marker ([`carries_marker`]): procfs's `environ` builds a map of the
+//!   whole environment, 29 µs against 16 µs.
 
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
 
-use procfs::process::Process;
+use procfs::process::{FDTarget, Process};
 
 /// What the kernel says about one process at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -187,6 +202,33 @@ pub(crate) fn subtree(root: i32) -> Vec<ProcessInfo> {
     out
 }
 
+/// Every pid on the machine now (kernel threads included), from the `/proc` listing.
+/// The slow paths only: it grows with the machine.
+pub(crate) fn all_pids() -> Vec<i32> {
+    procfs::process::all_processes()
+        .map(|procs| procs.flatten().map(|p| p.pid()).collect())
+        .unwrap_or_default()
+}
+
+/// `pid`'s open descriptors and the link each names (`/proc/<pid>/fd/N`), one `readlink`
+/// each; nothing when the process is gone or its descriptors are not ours to read.
+pub(crate) fn fd_links(pid: i32) -> impl Iterator<Item = (u32, PathBuf)> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            Some((fd, std::fs::read_link(entry.path()).ok()?))
+        })
+}
+
+/// What a descriptor's link names: `socket:[N]`, `pipe:[N]`, a path… (`None` for a link
+/// procfs cannot read, or one that is not UTF-8).
+pub(crate) fn fd_target(link: &Path) -> Option<FDTarget> {
+    link.to_str()?.parse().ok()
+}
+
 /// Whether a process's environment carries `ORPHAN_CHECK_RUN=<run_id>`; `None` when the
 /// environment cannot be read (another user's process). An empty environment is
 /// `Some(false)`.
@@ -224,6 +266,29 @@ mod tests {
         assert_eq!(me.pid, std::process::id() as i32);
         assert!(me.start_ticks > 0);
         assert!(!me.is_zombie());
+    }
+
+    #[test]
+    fn descriptors_are_listed_with_what_they_name() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = listener.as_raw_fd();
+        let inode = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .ino();
+        let me = std::process::id() as i32;
+        let (_, link) = fd_links(me)
+            .find(|(n, _)| *n == fd as u32)
+            .expect("the listener's descriptor is listed");
+        assert_eq!(fd_target(&link), Some(FDTarget::Socket(inode)));
+        assert_eq!(
+            fd_target(Path::new("/dev/null")),
+            Some(FDTarget::Path("/dev/null".into()))
+        );
+        assert!(fd_links(0).next().is_none(), "no process 0");
+        assert!(all_pids().contains(&me));
+        assert!(all_pids().contains(&1));
     }
 
     #[test]

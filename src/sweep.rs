@@ -133,12 +133,8 @@ pub fn remove_cgroup(dir: &Path) -> std::io::Result<()> {
 /// This user's processes whose marker satisfies `wanted`, sorted by pid.
 pub(crate) fn marked(wanted: impl Fn(&str) -> bool) -> Vec<MarkedProcess> {
     let uid = rustix::process::getuid().as_raw();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out: Vec<MarkedProcess> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    let mut out: Vec<MarkedProcess> = crate::procs::all_pids()
+        .into_iter()
         .filter_map(|pid| {
             let run_id = run_marker(pid).filter(|r| wanted(r))?;
             let process = ProcessInfo::read(pid).filter(|p| p.uid == uid)?;
