@@ -44,8 +44,9 @@ pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
     plan.signals.reset_dispositions();
     let _ = sys::set_disposition(libc::SIGPIPE, &plan.signals.ignore_action);
     sys::set_signal_mask(&plan.signals.watched);
-    let sigfd = signalfd_above_slots(&plan.signals.watched);
-    let sigfd = sigfd.as_ref().map_or(-1, OwnedFd::as_raw_fd);
+    // Kept open for the sentinel's life; -1 when there is none.
+    let signalfd = signalfd_above_slots(&plan.signals.watched);
+    let sigfd = signalfd.as_ref().map_or(-1, OwnedFd::as_raw_fd);
     if let Some(dir) = plan.cgroup_dir {
         // The scenario's cgroup is made here, not by the harness: it exists only while a
         // sentinel exists to remove it.

@@ -13,13 +13,20 @@
 //!
 //! # The layers
 //!
-//! | layer | runs in | files |
-//! |-------|---------|-------|
-//! | the harness's side | the caller | `spawn` (pipes, plan, fork or exec, the wait for the agent's `exec`), `handle` ([`SentinelHandle`]: requests, the lifeline, the shutdown) |
-//! | the wire | both | `wire`: [`Request`], [`Event`], [`LaunchFailure`](wire::LaunchFailure), their byte layouts |
-//! | the start | the caller, then the new process | `fork_start` (fork the caller), `exec_start` (`posix_spawn` of `/proc/self/exe`, the `.init_array` hook, the memfd launch data), `plan` (what both hand over), `signals` (masks and dispositions across the fork) |
-//! | the sentinel's runtime | the sentinel | `child` (`sentinel_main`: setup and the request loop), `agent` (the agent's clone and its side until `exec`), `cleanup` (signals, reaping, the kill-everything loop), `proc_scan` (its children, from `/proc`) |
-//! | system calls | the sentinel, some in the caller | `sys` |
+//! - **The harness's side**, in the caller: `spawn` (the pipes, the plan, fork or exec,
+//!   the wait for the agent's `exec`) and `handle` ([`SentinelHandle`]: requests, the
+//!   lifeline, the shutdown).
+//! - **The wire**, both sides: `wire` ([`Request`], [`Event`],
+//!   [`LaunchFailure`](wire::LaunchFailure) and their byte layouts).
+//! - **The start**, in the caller and then in the new process: `fork_start` (fork the
+//!   caller), `exec_start` (`posix_spawn` of `/proc/self/exe`, the `.init_array` hook,
+//!   the memfd launch data), `plan` (what both hand over) and `signals` (masks and
+//!   dispositions across the fork).
+//! - **The sentinel's runtime**, in the sentinel: `child` (`sentinel_main`: setup and
+//!   the request loop), `agent` (the agent's clone, and its side until `exec`),
+//!   `cleanup` (signals, reaping, the kill-everything loop) and `proc_scan` (its
+//!   children, from `/proc`).
+//! - **System calls**: `sys`, used by the sentinel (and a few by the caller).
 //!
 //! A small caller forks the sentinel; a large one (see [`SentinelStart`]) re-executes
 //! its own program in sentinel mode instead, through a hook that runs before `main`.
