@@ -138,6 +138,8 @@ pub(crate) fn dir_name(run_id: &str) -> String {
 #[derive(Debug)]
 pub(crate) struct ScenarioCgroup {
     dir: PathBuf,
+    /// [`remove`](ScenarioCgroup::remove) has run: nothing is left for the drop.
+    removal_done: bool,
 }
 
 impl ScenarioCgroup {
@@ -147,7 +149,10 @@ impl ScenarioCgroup {
         let root = writable_root()
             .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no writable cgroup v2"))?;
         let dir = root.join(dir_name(run_id));
-        Ok(ScenarioCgroup { dir })
+        Ok(ScenarioCgroup {
+            dir,
+            removal_done: false,
+        })
     }
 
     /// The cgroup's directory.
@@ -217,15 +222,33 @@ impl ScenarioCgroup {
     }
 }
 
-impl Drop for ScenarioCgroup {
-    fn drop(&mut self) {
-        // The sentinel removed it when it exited; this is for a sentinel that could not.
+/// How long a cgroup dropped on its own waits for its last members to be gone. An
+/// [`Outcome`](crate::Outcome)'s drop passes what is left of its one deadline to
+/// [`ScenarioCgroup::remove`] instead.
+const REMOVAL_PATIENCE: Duration = Duration::from_secs(5);
+
+impl ScenarioCgroup {
+    /// Removes the cgroup, waiting for its members until `deadline` at most; true when
+    /// it is gone. The sentinel removed it when it exited: this is for a sentinel that
+    /// could not (it was killed), or that is still killing a tree that cannot die yet
+    /// (then it removes the cgroup itself once it is done). Runs once: a second call, or
+    /// the drop, does nothing more.
+    pub(crate) fn remove(&mut self, deadline: Instant) -> bool {
+        if std::mem::replace(&mut self.removal_done, true) {
+            return !self.dir.exists();
+        }
         if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
-            return;
+            return true;
         }
         let _ = self.kill();
-        self.wait_empty(Instant::now() + Duration::from_secs(5));
-        let _ = fs::remove_dir(&self.dir);
+        self.wait_empty(deadline);
+        fs::remove_dir(&self.dir).is_ok() || !self.dir.exists()
+    }
+}
+
+impl Drop for ScenarioCgroup {
+    fn drop(&mut self) {
+        self.remove(Instant::now() + REMOVAL_PATIENCE);
     }
 }
 
@@ -238,6 +261,46 @@ mod tests {
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
+
+    /// A directory that looks like a cgroup whose members never leave: `rmdir` fails
+    /// (it is not empty) and `cgroup.events` says populated.
+    fn stuck_cgroup() -> (tempfile::TempDir, ScenarioCgroup) {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("orphan-check-stuck");
+        fs::create_dir(&dir).expect("mkdir");
+        fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("events");
+        let cgroup = ScenarioCgroup {
+            dir,
+            removal_done: false,
+        };
+        (parent, cgroup)
+    }
+
+    #[test]
+    fn a_removal_past_its_deadline_kills_once_and_the_drop_adds_no_wait() {
+        let (_parent, mut cgroup) = stuck_cgroup();
+        let kill = cgroup.dir().join("cgroup.kill");
+        assert!(
+            !cgroup.remove(Instant::now()),
+            "members that never leave keep the cgroup"
+        );
+        assert_eq!(fs::read_to_string(&kill).ok().as_deref(), Some("1"));
+        // The step had the deadline it was given; dropping the cgroup starts no second
+        // removal (no second kill, no wait of its own).
+        fs::remove_file(&kill).expect("rm cgroup.kill");
+        assert!(!cgroup.remove(Instant::now() + Duration::from_secs(3600)));
+        drop(cgroup);
+        assert!(!kill.exists(), "the drop removed the cgroup again");
+    }
+
+    #[test]
+    fn a_cgroup_the_sentinel_removed_needs_no_kill() {
+        let (_parent, mut cgroup) = stuck_cgroup();
+        fs::remove_file(cgroup.dir().join("cgroup.events")).expect("rm");
+        fs::remove_dir(cgroup.dir()).expect("rmdir");
+        assert!(cgroup.remove(Instant::now()));
+        assert!(!cgroup.dir().join("cgroup.kill").exists());
+    }
 
     #[test]
     fn finds_the_cgroup2_mount_in_a_hybrid_layout() {

@@ -7,7 +7,8 @@
 //!
 //! Dropping an `Outcome` kills whatever is left of the tree (with `cgroup.kill` when a
 //! cgroup is in use, and always through the sentinel's SIGKILL-and-reap loop), reaps the
-//! sentinel and removes the cgroup. It never panics.
+//! sentinel and removes the cgroup. It never panics, and blocks at most 10 s in all
+//! (one deadline for every step; a sentinel still busy then is reaped in the background).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -1115,17 +1116,30 @@ impl Outcome {
 
 impl Drop for Outcome {
     fn drop(&mut self) {
+        // One deadline for every step that may wait, so the whole drop takes at most
+        // DROP_BOUND however the steps share it.
+        let deadline = Instant::now() + DROP_BOUND;
         // cgroup.kill first: atomic, so a fork storm cannot outrun it. The sentinel's own
-        // loop (lifeline EOF, when its handle drops next) then reaps everything.
+        // loop (lifeline EOF, when its handle shuts down next) then reaps everything.
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill();
         }
         if self.lost_track() {
             // No sentinel left to kill the tree: end what the cgroup and the marker find.
-            crate::lost::end(&self.run_id, self.cgroup.as_ref(), LOST_PATIENCE);
+            let left = deadline.saturating_duration_since(Instant::now());
+            crate::lost::end(&self.run_id, self.cgroup.as_ref(), LOST_PATIENCE.min(left));
+        }
+        self.sentinel.shut_down(deadline);
+        if let Some(cg) = &mut self.cgroup {
+            cg.remove(deadline);
         }
     }
 }
+
+/// The longest an outcome's drop blocks: every step shares this one deadline (the
+/// sentinel's shutdown, then the cgroup's removal; a sentinel still busy after it is
+/// left to a reaper thread, and removes the cgroup itself when it is done).
+const DROP_BOUND: Duration = Duration::from_secs(10);
 
 /// How long dropping an outcome that lost track spends ending the run's processes.
 const LOST_PATIENCE: Duration = Duration::from_secs(5);

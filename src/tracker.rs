@@ -15,7 +15,7 @@ use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
 use rustix::io::{read, retry_on_intr, Errno};
 
 use crate::output::OutputTail;
-use crate::sentinel::{monotonic_ns, Event, EVENT_LEN};
+use crate::sentinel::{monotonic_ns, Event, WireError, EVENT_LEN};
 
 /// Converts the sentinel's monotonic timestamps to offsets from the scenario's start.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +73,12 @@ pub(crate) struct State {
     /// Pids the cleanup loop had to SIGKILL, and when.
     pub cleanup_kills: Vec<(i32, Duration)>,
     pub empty_at: Option<Duration>,
+    /// Nothing more will be learned from the sentinel: its event pipe closed, or what it
+    /// said stopped making sense (`protocol_error`).
     pub sentinel_gone: bool,
+    /// The first record of the sentinel's that could not be decoded, or its answer to a
+    /// request it could not decode. Every event after it is ignored.
+    pub protocol_error: Option<WireError>,
     pub stdout: OutputTail,
     pub stderr: OutputTail,
     /// A prefix that makes the agent ready when a stdout line starts with it.
@@ -238,11 +243,23 @@ fn read_loop(shared: Arc<(Mutex<State>, Condvar)>, clock: Clock, fds: [OwnedFd; 
         for chunk in pending_event[..whole].chunks_exact(EVENT_LEN) {
             let mut record = [0u8; EVENT_LEN];
             record.copy_from_slice(chunk);
-            if let Some((event, at_ns)) = Event::decode(&record) {
-                apply(&mut state, event, clock.offset(at_ns));
+            match Event::decode(&record) {
+                _ if state.protocol_error.is_some() => {}
+                Ok((event, at_ns)) => apply(&mut state, event, clock.offset(at_ns)),
+                Err(unknown) => protocol_error(&mut state, unknown.into()),
             }
         }
         pending_event.drain(..whole);
+        if events_eof && !pending_event.is_empty() {
+            let len = pending_event.len();
+            protocol_error(
+                &mut state,
+                WireError::Truncated {
+                    record: "event",
+                    len,
+                },
+            );
+        }
         if events_eof {
             state.sentinel_gone = true;
             open[EVENTS] = false;
@@ -324,5 +341,87 @@ fn apply(state: &mut State, event: Event, at: Duration) {
             state.signals.push(Sent { target, errno, at });
         }
         Event::Killed { pid } => state.cleanup_kills.push((pid, at)),
+        Event::UnknownRequest { kind } => protocol_error(
+            state,
+            crate::sentinel::UnknownCode {
+                record: "request",
+                code: kind,
+            }
+            .into(),
+        ),
+    }
+}
+
+/// The harness and its sentinel no longer understand each other: keep the first error
+/// and learn nothing more from the sentinel. Every wait ends as if it were gone, so the
+/// verdicts rest on what `/proc`, the cgroup and the run's marker show, and without the
+/// sentinel's "empty" none of them is clean (lost track).
+fn protocol_error(state: &mut State, error: WireError) {
+    state.protocol_error.get_or_insert(error);
+    state.sentinel_gone = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sentinel::UnknownCode;
+    use rustix::pipe::{pipe_with, PipeFlags};
+
+    /// The tracker's state once it has read `records` from a sentinel that is still
+    /// there (its event pipe open), or after a minute.
+    fn state_after(records: &[[u8; EVENT_LEN]]) -> (Option<WireError>, bool, bool) {
+        let pipe = || pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+        let (events_r, events_w) = pipe();
+        let (out_r, out_w) = pipe();
+        let (err_r, err_w) = pipe();
+        drop((out_w, err_w));
+        let tracker =
+            Tracker::start(events_r, out_r, err_r, Clock::start(), None).expect("tracker");
+        let bytes: Vec<u8> = records.concat();
+        rustix::io::write(&events_w, &bytes).expect("write");
+        let state = tracker.wait_until(Instant::now() + Duration::from_secs(60), |s| {
+            s.sentinel_gone
+        });
+        let seen = (
+            state.protocol_error,
+            state.sentinel_gone,
+            state.empty_at.is_some(),
+        );
+        drop(state);
+        drop(events_w);
+        seen
+    }
+
+    #[test]
+    fn an_event_the_harness_cannot_decode_is_a_protocol_error_and_ends_what_it_learns() {
+        let mut unknown = Event::Empty.encode(0);
+        unknown[..4].copy_from_slice(&77u32.to_ne_bytes());
+        let empty = Event::Empty.encode(monotonic_ns());
+        let (error, gone, empty_seen) = state_after(&[unknown, empty]);
+        assert_eq!(
+            error,
+            Some(WireError::Unknown(UnknownCode {
+                record: "event",
+                code: 77
+            }))
+        );
+        assert!(gone, "the waits end on the error");
+        assert!(!empty_seen, "an event after the error counted");
+    }
+
+    #[test]
+    fn a_request_the_sentinel_could_not_decode_is_a_protocol_error() {
+        let refused = Event::UnknownRequest { kind: 9 }.encode(monotonic_ns());
+        let empty = Event::Empty.encode(monotonic_ns());
+        let (error, gone, empty_seen) = state_after(&[refused, empty]);
+        assert_eq!(
+            error,
+            Some(WireError::Unknown(UnknownCode {
+                record: "request",
+                code: 9
+            }))
+        );
+        assert!(gone);
+        assert!(!empty_seen);
     }
 }

@@ -1,0 +1,250 @@
+//! The sentinel's life, in the forked child or in the process the exec hook took over.
+//!
+//! It takes over its descriptor table (the pipes into fixed slots, everything else
+//! closed), becomes a session leader and a child subreaper, resets every signal
+//! disposition, creates the scenario's cgroup and starts the agent (see `agent`). Then
+//! it loops: reap every child and report it, obey the harness's requests, and on end of
+//! file on the lifeline (or a SIGTERM, SIGINT or SIGHUP to itself) kill the whole tree,
+//! reap it to `ECHILD` (see `cleanup`), remove the cgroup and exit.
+//!
+//! Everything here is async-signal-safe: the calls of `sys`, the plan prepared before
+//! the fork, fixed-size buffers on the stack.
+
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+
+use super::agent;
+use super::cleanup::Tree;
+use super::plan::{
+    ChildPlan, FD_CGROUP, FD_CONTROL, FD_DEVNULL, FD_EVENTS, FD_EXEC_STATUS, FD_STDERR, FD_STDOUT,
+    FIRST_FREE, SLOTS,
+};
+use super::sys::{self, Errno};
+use super::wire::{Event, LaunchFailure, LaunchStage, Request, REQUEST_LEN};
+
+/// The sentinel's whole life. Never returns.
+///
+/// # Safety
+///
+/// Only in a child just created by `fork` (with `plan` pointing into its copy of the
+/// parent's memory) or in the exec hook: a single-threaded process that owns its whole
+/// descriptor table, which this function takes over. Only async-signal-safe calls are
+/// made.
+pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
+    // SAFETY: this process owns its descriptor table (this function's contract).
+    unsafe { remap_fds(&plan.inherited) };
+    for stdio in 0..=2 {
+        // SAFETY: as above; the sentinel's own stdio is /dev/null.
+        unsafe { sys::dup_onto(FD_DEVNULL, stdio, false) };
+    }
+    sys::setsid();
+    sys::become_subreaper();
+    sys::set_name(c"orphan-sentinel");
+    // Every disposition the caller set goes back to the default (every signal is still
+    // blocked, since before the fork): see `signals`.
+    plan.signals.reset_dispositions();
+    let _ = sys::set_disposition(libc::SIGPIPE, &plan.signals.ignore_action);
+    sys::set_signal_mask(&plan.signals.watched);
+    // Kept open for the sentinel's life; -1 when there is none.
+    let signalfd = signalfd_above_slots(&plan.signals.watched);
+    let sigfd = signalfd.as_ref().map_or(-1, OwnedFd::as_raw_fd);
+    if let Some(dir) = plan.cgroup_dir {
+        // The scenario's cgroup is made here, not by the harness: it exists only while a
+        // sentinel exists to remove it.
+        let _ = sys::mkdir(dir, 0o755);
+        match sys::open(dir, libc::O_RDONLY | libc::O_DIRECTORY) {
+            Err(errno) => {
+                report_launch_failure(LaunchStage::JoinCgroup, errno);
+                exit_sentinel(plan);
+            }
+            Ok(fd) => {
+                let fd = fd.into_raw_fd();
+                if fd != FD_CGROUP {
+                    // SAFETY: this process owns its descriptor table; `fd` is ours.
+                    unsafe {
+                        sys::dup_onto(fd, FD_CGROUP, true);
+                        sys::close(fd);
+                    }
+                }
+            }
+        }
+    }
+
+    let agent = match agent::start(plan) {
+        Ok(pid) => pid,
+        Err(errno) => {
+            report_launch_failure(LaunchStage::ForkAgent, errno);
+            exit_sentinel(plan);
+        }
+    };
+    // Like a shell job: the agent leads its own group. Both sides call setpgid, so the
+    // group exists before either of them goes on.
+    sys::setpgid(agent, agent);
+    // SAFETY: this process owns its descriptor table; these slots are the agent's
+    // business now (it has its copies) and nothing here uses them again.
+    unsafe {
+        for slot in [FD_STDOUT, FD_STDERR, FD_EXEC_STATUS, FD_DEVNULL] {
+            sys::close(slot);
+        }
+        if plan.cgroup_dir.is_some() {
+            sys::close(FD_CGROUP);
+        }
+    }
+    let pidfd = sys::pidfd_open(agent);
+    emit(Event::AgentStarted {
+        pid: agent,
+        pidfd_errno: pidfd.as_ref().err().copied().unwrap_or(0),
+    });
+
+    let mut tree = Tree::new(agent, pidfd.ok());
+    loop {
+        tree.reap_available();
+        let mut fds = [readable(FD_CONTROL), readable(sigfd)];
+        // Without a signalfd (it could not be created) SIGCHLD cannot wake the loop:
+        // look for exits every 10 ms instead of never.
+        if sys::poll(&mut fds, if sigfd < 0 { 10 } else { -1 }).is_err() {
+            continue;
+        }
+        if fds[1].revents != 0 && drain_signalfd(sigfd) {
+            // Someone asked the sentinel itself to stop: do not orphan the tree.
+            tree.kill_all(sigfd);
+            exit_sentinel(plan);
+        }
+        if fds[0].revents != 0 {
+            let mut record = [0u8; REQUEST_LEN];
+            if !read_exact(FD_CONTROL, &mut record) {
+                // Lifeline: the harness is gone.
+                tree.kill_all(sigfd);
+                exit_sentinel(plan);
+            }
+            match Request::decode(&record) {
+                Ok(Request::SignalAgent(signal)) => tree.signal_agent(signal),
+                Ok(Request::SignalGroup(signal)) => tree.signal_group(signal),
+                Ok(Request::KillTree) => tree.kill_all(sigfd),
+                // Nothing is done, and the harness hears why.
+                Err(unknown) => emit(Event::UnknownRequest { kind: unknown.code }),
+            }
+        }
+    }
+}
+
+/// A `pollfd` waiting for `fd` to be readable (a negative `fd` is ignored by `poll`).
+pub(super) fn readable(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// The sentinel's signalfd, moved above the fixed slots (3..=9, some of them closed
+/// now and reused after) when it landed in one.
+fn signalfd_above_slots(watched: &libc::sigset_t) -> Option<OwnedFd> {
+    let fd = sys::signalfd(watched).ok()?;
+    if fd.as_raw_fd() < FIRST_FREE {
+        return sys::dup_above(fd.as_raw_fd(), FIRST_FREE).ok();
+    }
+    Some(fd)
+}
+
+/// Ends the sentinel once its tree is empty: removes the scenario's cgroup (empty by
+/// now) and exits.
+pub(super) fn exit_sentinel(plan: &ChildPlan<'_>) -> ! {
+    if let Some(dir) = plan.cgroup_dir {
+        // The kernel may still be finishing the last exits (EBUSY for a moment after the
+        // final reap): try again, 1 ms doubling to 64 ms, 127 ms in all.
+        let mut wait_ms = 1;
+        while sys::rmdir(dir) == Err(libc::EBUSY) && wait_ms <= 64 {
+            sys::sleep_ms(wait_ms);
+            wait_ms *= 2;
+        }
+    }
+    sys::exit(0)
+}
+
+/// Drains the signalfd; true when SIGTERM, SIGINT or SIGHUP was among the signals.
+pub(super) fn drain_signalfd(sigfd: RawFd) -> bool {
+    const INFO: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+    let mut stop = false;
+    let mut buf = [0u8; INFO * 8];
+    loop {
+        let n = match sys::read(sigfd, &mut buf) {
+            Ok(n) if n > 0 => n,
+            _ => return stop,
+        };
+        for info in buf[..n].chunks_exact(INFO) {
+            // `ssi_signo`, the first field of `struct signalfd_siginfo`.
+            let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+            if signo != libc::SIGCHLD as u32 {
+                stop = true;
+            }
+        }
+    }
+}
+
+/// Writes one event record to the harness. A failed write (the harness is gone) is
+/// ignored: the lifeline EOF will follow.
+pub(super) fn emit(event: Event) {
+    write_all_or_give_up(FD_EVENTS, &event.encode(sys::monotonic_ns()));
+}
+
+/// Tells the harness at which stage the agent's launch failed (from the sentinel or
+/// from the agent before its exec: the status pipe is in the same slot in both).
+pub(super) fn report_launch_failure(stage: LaunchStage, errno: Errno) {
+    write_all_or_give_up(FD_EXEC_STATUS, &LaunchFailure { stage, errno }.encode());
+}
+
+/// Writes a record (< `PIPE_BUF`, so atomic) to one of our pipes, again when a signal
+/// interrupted the write; any other failure (the reader is gone) gives up.
+pub(super) fn write_all_or_give_up(fd: RawFd, buf: &[u8]) {
+    while sys::write(fd, buf) == Err(libc::EINTR) {}
+}
+
+/// Fills `buf` from `fd`; false at end of file or on an error other than `EINTR`.
+fn read_exact(fd: RawFd, buf: &mut [u8]) -> bool {
+    let mut got = 0;
+    while got < buf.len() {
+        match sys::read(fd, &mut buf[got..]) {
+            Ok(0) => return false,
+            Ok(n) => got += n,
+            Err(libc::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Moves the inherited descriptors to the fixed slots 3.., closes every other
+/// descriptor above 2. Slots without a descriptor are closed too.
+///
+/// # Safety
+///
+/// The caller owns its whole descriptor table (post-fork, or the exec hook).
+unsafe fn remap_fds(inherited: &[RawFd; SLOTS]) {
+    // First copy every source above both the sources and the slots, so that filling a
+    // slot can never overwrite a source that is still to be moved.
+    let floor = inherited
+        .iter()
+        .fold(FIRST_FREE, |floor, &fd| floor.max(fd + 1));
+    let mut high = [-1 as RawFd; SLOTS];
+    for (i, &fd) in inherited.iter().enumerate() {
+        if fd >= 0 {
+            match sys::dup_above(fd, floor) {
+                Ok(copy) => high[i] = copy.into_raw_fd(),
+                Err(_) => sys::exit(126),
+            }
+        }
+    }
+    for (i, &fd) in high.iter().enumerate() {
+        let slot = 3 + i as RawFd;
+        // SAFETY: the caller owns the table; the copies above `floor` are closed below.
+        unsafe {
+            if fd >= 0 {
+                sys::dup_onto(fd, slot, true);
+            } else {
+                sys::close(slot);
+            }
+        }
+    }
+    // SAFETY: the caller owns the table.
+    unsafe { sys::close_from(FIRST_FREE) };
+}

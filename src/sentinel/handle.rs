@@ -1,0 +1,228 @@
+//! The harness's side of a running sentinel: the lifeline, requests, and the shutdown.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::{retry_on_intr, write};
+use rustix::process::{
+    pidfd_open, pidfd_send_signal, waitpid, Pid, PidfdFlags, Signal, WaitOptions,
+};
+
+use super::wire::{Request, REQUEST_LEN};
+
+/// How long a handle dropped on its own waits for its sentinel. An [`Outcome`]'s drop
+/// shares one deadline between the sentinel and the cgroup instead (see
+/// [`SentinelHandle::shut_down`]).
+///
+/// [`Outcome`]: crate::Outcome
+const DROP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The harness's side of a freshly started sentinel.
+pub(crate) struct Spawned {
+    pub sentinel: SentinelHandle,
+    /// Events from the sentinel, fixed-size records (see [`Event`](super::Event)).
+    pub events: OwnedFd,
+    /// The read ends of the agent's stdout and stderr.
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// Where the sentinel is in its life, as far as its handle knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    No,
+    /// Reaped here (or by a `waitpid(-1)` of the caller's).
+    Reaped,
+    /// It missed a shutdown's deadline: a background thread reaps it when it exits.
+    LeftToReaper,
+}
+
+/// The harness's handle on one sentinel: the lifeline, and the sentinel's pidfd.
+///
+/// Dropping it closes the lifeline (the sentinel kills what is left and exits) and reaps
+/// the sentinel; it never panics and never waits longer than [`DROP_PATIENCE`].
+pub(crate) struct SentinelHandle {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    control: Option<OwnedFd>,
+    ended: Ended,
+}
+
+impl SentinelHandle {
+    /// The handle on the sentinel `pid` (our unreaped child) with the write end of its
+    /// lifeline.
+    pub(super) fn new(pid: i32, control: OwnedFd) -> Self {
+        SentinelHandle {
+            pid,
+            pidfd: Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok()),
+            control: Some(control),
+            ended: Ended::No,
+        }
+    }
+
+    /// The sentinel's pid: the root of the scenario's subtree.
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends a request. An error means the sentinel is already gone.
+    pub(crate) fn send(&self, request: Request) -> io::Result<()> {
+        let record = request.encode();
+        let control = self
+            .control
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))?;
+        let n = retry_on_intr(|| write(control, &record))?;
+        if n != REQUEST_LEN {
+            return Err(io::Error::from(io::ErrorKind::WriteZero));
+        }
+        Ok(())
+    }
+
+    /// Closes the lifeline and waits until `deadline` for the sentinel to finish its
+    /// cleanup and exit, reaping it. When it has not exited by then (it is still killing
+    /// a tree that cannot die yet: a process in uninterruptible sleep) a background
+    /// thread reaps it later, rather than block the caller. Returns whether it was
+    /// reaped in time. Either way the handle is done: a second call, or the drop, waits
+    /// no more.
+    pub(crate) fn shut_down(&mut self, deadline: Instant) -> bool {
+        if self.ended != Ended::No {
+            return self.ended == Ended::Reaped;
+        }
+        self.control = None;
+        if let Some(pidfd) = &self.pidfd {
+            let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+            let patience = deadline.saturating_duration_since(Instant::now());
+            let timeout = rustix::event::Timespec {
+                tv_sec: patience.as_secs() as i64,
+                tv_nsec: patience.subsec_nanos() as i64,
+            };
+            let _ = retry_on_intr(|| poll(&mut fds, Some(&timeout)));
+        }
+        if self.try_reap() {
+            return true;
+        }
+        self.ended = Ended::LeftToReaper;
+        let pid = self.pid;
+        let _ = std::thread::Builder::new()
+            .name("orphan-check-reaper".into())
+            .spawn(move || {
+                if let Some(pid) = Pid::from_raw(pid) {
+                    let _ = waitpid(Some(pid), WaitOptions::empty());
+                }
+            });
+        false
+    }
+
+    fn try_reap(&mut self) -> bool {
+        let Some(pid) = Pid::from_raw(self.pid) else {
+            self.ended = Ended::Reaped;
+            return true;
+        };
+        match waitpid(Some(pid), WaitOptions::NOHANG) {
+            Ok(Some(_)) => self.ended = Ended::Reaped,
+            Ok(None) => {}
+            // ECHILD: somebody else reaped it (a `waitpid(-1)` in the caller).
+            Err(_) => self.ended = Ended::Reaped,
+        }
+        self.ended == Ended::Reaped
+    }
+
+    /// Ends a start whose agent never got past its `chdir` or `exec`: SIGKILLs the
+    /// sentinel's children (the agent-to-be), each verified to be the sentinel's child
+    /// after its pidfd was opened, then the sentinel itself (waiting for that child, it
+    /// cannot read its lifeline), and reaps it. A pending SIGKILL is never undone: the
+    /// child dies the moment its system call returns, without running a line of its own.
+    pub(super) fn stop_hung_start(self) {
+        for child in crate::procs::children(self.pid) {
+            let Some(pidfd) =
+                Pid::from_raw(child).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+            else {
+                continue;
+            };
+            if crate::procs::ProcessInfo::read(child).is_some_and(|p| p.ppid == self.pid) {
+                let _ = pidfd_send_signal(&pidfd, Signal::KILL);
+            }
+        }
+        if let Some(pidfd) = &self.pidfd {
+            let _ = pidfd_send_signal(pidfd, Signal::KILL);
+        }
+        drop(self);
+    }
+}
+
+impl Drop for SentinelHandle {
+    fn drop(&mut self) {
+        self.shut_down(Instant::now() + DROP_PATIENCE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::pipe::{pipe_with, PipeFlags};
+
+    /// A handle on a child that, unlike a sentinel, does not exit when its lifeline
+    /// closes: it stands for a sentinel stuck killing a tree that cannot die yet.
+    fn stuck_sentinel() -> (SentinelHandle, std::process::Child, OwnedFd) {
+        let child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("sleep");
+        let (lifeline_r, lifeline_w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+        (
+            SentinelHandle::new(child.id() as i32, lifeline_w),
+            child,
+            lifeline_r,
+        )
+    }
+
+    #[test]
+    fn a_shutdown_past_its_deadline_leaves_the_sentinel_to_a_reaper_once() {
+        let (mut handle, mut child, lifeline) = stuck_sentinel();
+        assert!(
+            !handle.shut_down(Instant::now()),
+            "a live sentinel is not reaped by a deadline that has passed"
+        );
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            rustix::io::read(&lifeline, &mut byte),
+            Ok(0),
+            "the lifeline is closed"
+        );
+        assert_eq!(handle.ended, Ended::LeftToReaper);
+        // The reaper thread owns the wait now: a second shutdown (or the drop) is done
+        // at once, whatever deadline it is given.
+        assert!(!handle.shut_down(Instant::now() + Duration::from_secs(3600)));
+        drop(handle);
+        // End it, so that the reaper thread's wait ends too.
+        let pidfd = pidfd_open(
+            Pid::from_raw(child.id() as i32).expect("pid"),
+            PidfdFlags::empty(),
+        )
+        .expect("pidfd of the unreaped child");
+        child.kill().expect("kill");
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        retry_on_intr(|| poll(&mut fds, None)).expect("poll");
+    }
+
+    #[test]
+    fn a_sentinel_that_exits_is_reaped_by_the_shutdown() {
+        let (mut handle, mut child, _lifeline) = stuck_sentinel();
+        child.kill().expect("kill");
+        let pidfd = handle.pidfd.as_ref().expect("pidfd");
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        retry_on_intr(|| poll(&mut fds, None)).expect("poll");
+        assert!(handle.shut_down(Instant::now()));
+        assert_eq!(handle.ended, Ended::Reaped);
+        assert_eq!(
+            waitpid(Pid::from_raw(child.id() as i32), WaitOptions::NOHANG)
+                .err()
+                .map(|e| e.raw_os_error()),
+            Some(libc::ECHILD),
+            "reaped by the handle"
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! Signal masks and dispositions across the sentinel's fork and the agent's clone.
+//!
+//! The caller may have installed handlers and blocked or ignored signals. None of that
+//! is the sentinel's or the agent's: every signal is blocked across each fork or clone
+//! (as `posix_spawn` does), the new process sets every disposition back to the default,
+//! and only then unblocks. An inherited `SIGCHLD = SIG_IGN` would make the kernel reap
+//! the sentinel's children without a word to `waitpid`; an ignored SIGTERM would follow
+//! the agent through its `exec` (handlers are reset by `exec`, ignored signals are not).
+
+use super::sys;
+
+/// One past the highest signal number.
+const NSIG: i32 = 65;
+
+/// Signal sets and dispositions, built before `fork` (so nothing is computed after it).
+pub(super) struct SignalPlan {
+    /// SIGCHLD, SIGTERM, SIGINT, SIGHUP: blocked in the sentinel and read from a signalfd.
+    pub watched: libc::sigset_t,
+    /// The empty set, the agent's signal mask.
+    pub empty: libc::sigset_t,
+    /// Every signal: blocked across `fork` and `clone`, so that no handler of the
+    /// caller's ever runs in the sentinel or in the agent before its exec.
+    pub all: libc::sigset_t,
+    /// `SIG_DFL` with an empty mask.
+    default_action: libc::sigaction,
+    /// `SIG_IGN`, for SIGPIPE in the sentinel.
+    pub ignore_action: libc::sigaction,
+}
+
+impl SignalPlan {
+    pub(super) fn new() -> Self {
+        SignalPlan {
+            watched: sys::signal_set(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP]),
+            empty: sys::signal_set(&[]),
+            all: sys::full_signal_set(),
+            default_action: sys::disposition(libc::SIG_DFL),
+            ignore_action: sys::disposition(libc::SIG_IGN),
+        }
+    }
+
+    /// Sets every signal's disposition to the default (SIGKILL and SIGSTOP have no
+    /// other). Post-fork safe: `sigaction` only, with the action prepared before.
+    pub(super) fn reset_dispositions(&self) {
+        for signal in 1..NSIG {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                // The numbers the C library reserves for itself are refused: fine.
+                let _ = sys::set_disposition(signal, &self.default_action);
+            }
+        }
+    }
+}
+
+/// Every signal blocked in the calling thread until this guard drops, which restores
+/// the caller's mask: the harness's side of a fork.
+pub(super) struct AllBlocked {
+    caller_mask: libc::sigset_t,
+}
+
+impl AllBlocked {
+    pub(super) fn new(signals: &SignalPlan) -> Self {
+        AllBlocked {
+            caller_mask: sys::swap_thread_signal_mask(&signals.all),
+        }
+    }
+}
+
+impl Drop for AllBlocked {
+    fn drop(&mut self) {
+        sys::swap_thread_signal_mask(&self.caller_mask);
+    }
+}
