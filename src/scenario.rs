@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::cgroup::{CgroupMode, ScenarioCgroup};
 use crate::error::Error;
 use crate::kill::{self, Ending, KillPlan, SignalForwarder};
-use crate::outcome::{Outcome, OutcomeParts, ReadyBy};
+use crate::outcome::{Live, Outcome, ReadyBy, Run};
 use crate::pipes::{pipe_inode, AgentPipes};
 use crate::ports::{self, PortHolder};
 use crate::procs;
@@ -538,7 +538,34 @@ impl Scenario {
             }
         });
 
-        let outcome = Outcome::new(OutcomeParts {
+        let sentinel_pid = sentinel.pid();
+        // The agent and the top process as last read; a process gone before it could be
+        // read is known by its pid (and the agent by the command it was started with).
+        let agent_pid = wrapped_agent.as_ref().map_or(top, |a| a.pid);
+        let agent = wrapped_agent
+            .or_else(|| top_info.clone())
+            .unwrap_or_else(|| {
+                unread(
+                    agent_pid,
+                    sentinel_pid,
+                    vec![display_command(&self.command)],
+                )
+            });
+        let top = match (top_info, wrapper) {
+            (Some(t), _) => t,
+            (None, None) => agent.clone(),
+            (None, Some(_)) => unread(-1, sentinel_pid, Vec::new()),
+        };
+        let live = Live {
+            sentinel,
+            cgroup,
+            tracker,
+            namespace_watch,
+            dirs: dirs_before,
+            stdin: ending.stdin,
+            pipes,
+        };
+        let run = Run {
             command: display_command(&self.command),
             run_id,
             plan: self.plan,
@@ -546,15 +573,16 @@ impl Scenario {
                 .ready
                 .as_ref()
                 .map_or_else(|| "exec".to_string(), ToString::to_string),
+            ready_by: match &self.ready {
+                None => ReadyBy::Exec,
+                Some(Ready::StdoutLine(_)) => ReadyBy::Line,
+                Some(_) => ReadyBy::Poll,
+            },
             watched_ports: watched,
-            sentinel,
-            tracker,
-            agent: wrapped_agent.as_ref().map_or(top, |a| a.pid),
-            agent_info: wrapped_agent.or_else(|| top_info.clone()),
-            top: top_info,
+            agent,
+            top,
             wrapper,
             container,
-            namespace_watch,
             touched,
             ready_at,
             kill_after: self.kill_after,
@@ -565,9 +593,6 @@ impl Scenario {
             held_before_kill,
             ports_at_ready,
             plan_record,
-            dirs: dirs_before,
-            cgroup,
-            stdin: ending.stdin,
             stdin_mode: if self.inherit_stdio {
                 "inherited"
             } else {
@@ -576,17 +601,12 @@ impl Scenario {
                     Stdin::Null => "null",
                 }
             },
-            ready_by: match &self.ready {
-                None => ReadyBy::Exec,
-                Some(Ready::StdoutLine(_)) => ReadyBy::Line,
-                Some(_) => ReadyBy::Poll,
-            },
-            pipes,
             exit_timeout: self.exit_timeout,
-        });
+        };
+        let outcome = Outcome::new(live, run);
         if outcome.plan_record().did_not_finish {
             // The agent did not finish: its tree is cleaned up now, and the report says so.
-            outcome.kill_remaining(Duration::from_secs(10));
+            outcome.end_tree(Duration::from_secs(10));
         }
         Ok(outcome)
     }
@@ -1041,6 +1061,27 @@ fn new_run_id() -> String {
     match std::env::var(RUN_ENV) {
         Ok(parent) if !parent.is_empty() => format!("{parent}.{own}"),
         _ => own,
+    }
+}
+
+/// A process known only by its pid: gone before it could be read (a launcher that
+/// exits at once), with the sentinel as its parent and `cmdline` as its command.
+fn unread(pid: i32, sentinel: i32, cmdline: Vec<String>) -> procs::ProcessInfo {
+    procs::ProcessInfo {
+        pid,
+        ppid: sentinel,
+        pgid: pid,
+        sid: sentinel,
+        state: 'X',
+        comm: "?".into(),
+        cmdline,
+        start_ticks: 0,
+        uid: u32::MAX,
+        sig_ignored: 0,
+        sig_caught: 0,
+        sig_blocked: 0,
+        sig_pending: 0,
+        pid_in_namespace: None,
     }
 }
 

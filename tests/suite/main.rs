@@ -17,6 +17,7 @@ mod natural_endings;
 mod nextest_wrapper;
 mod program_path;
 mod report;
+mod report_looks;
 mod rstest_example;
 mod sentinel_faults;
 mod sweep;
