@@ -2,8 +2,11 @@
 //!
 //! Every deadline is counted from the moment the kill plan finished, and is an upper
 //! bound: "nothing survived" returns the moment the sentinel reports its subtree empty;
-//! only a failure waits the whole deadline. Assertions come in pairs: `assert_*` panics
-//! with the whole report; `check_*` returns a [`Failure`] that owns the report.
+//! only a failure waits the whole deadline. A zero deadline looks once, now, and waits
+//! for nothing, in every verdict. The verdicts that take no deadline use the scenario's
+//! [`verdict_deadline`](crate::Scenario::verdict_deadline). Assertions come in pairs:
+//! `assert_*` panics with the whole report; `check_*` returns a [`Failure`] that owns
+//! the report.
 //!
 //! Dropping an `Outcome` kills whatever is left of the tree (with `cgroup.kill` when a
 //! cgroup is in use, and always through the sentinel's SIGKILL-and-reap loop), reaps the
@@ -80,6 +83,8 @@ pub(crate) struct Run {
     /// What the agent's stdin is, for the report: `null`, `pipe`, `inherited`.
     pub stdin_mode: &'static str,
     pub exit_timeout: Duration,
+    /// The deadline of the verdicts that take none.
+    pub verdict_deadline: Duration,
 }
 
 /// What the outcome holds open while it lives.
@@ -285,6 +290,13 @@ impl Outcome {
         &self.run.watched_ports
     }
 
+    /// The deadline of the verdicts that take none ([`Outcome::survivors`],
+    /// [`Outcome::check_clean`]): the scenario's
+    /// [`verdict_deadline`](crate::Scenario::verdict_deadline).
+    pub fn verdict_deadline(&self) -> Duration {
+        self.run.verdict_deadline
+    }
+
     /// The instant `deadline` after the kill.
     fn after_kill(&self, deadline: Duration) -> Instant {
         self.live.tracker.clock.instant(self.run.killed_at) + deadline
@@ -306,7 +318,7 @@ impl Outcome {
     /// that is gone now. After [`Outcome::kill_remaining`], the report shows the look
     /// taken just before it: the harness's own kill is not the agent's cleanup.
     pub fn report(&self) -> Report {
-        self.report_of(self.look(None, None))
+        self.report_of(self.look(None, Vec::new()))
     }
 
     /// The report built from `look`, with the rest read now.
@@ -344,7 +356,7 @@ impl Outcome {
     /// what they show.
     pub fn kill_remaining(&self, patience: Duration) -> Option<Duration> {
         if self.observed().before_cleanup.is_none() {
-            let look = self.look(None, None);
+            let look = self.look(None, Vec::new());
             self.observed().before_cleanup.get_or_insert(look);
         }
         self.end_tree(patience)

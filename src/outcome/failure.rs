@@ -17,7 +17,8 @@ pub enum FailureReason {
     PortHeld(u16),
     /// Files under the directory were written after the kill.
     FilesWritten(usize),
-    /// The deadline given to the verdict cannot mean anything.
+    /// The deadline given to the verdict is longer than
+    /// [`MAX_DEADLINE`](crate::time::MAX_DEADLINE): a mistake, not a wait.
     InvalidDeadline(Duration),
     /// Container mode: PID 1 did not exit on SIGTERM within the grace, or processes
     /// inside died by the namespace's SIGKILL.
@@ -47,7 +48,7 @@ pub struct Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let FailureReason::InvalidDeadline(d) = &self.reason {
-            writeln!(f, "orphan-check: invalid deadline {d:?}: a verdict needs a deadline greater than zero and at most {}", Human(MAX_DEADLINE))?;
+            writeln!(f, "orphan-check: invalid deadline {d:?}: a verdict's deadline is at most {} (zero looks once, now)", Human(MAX_DEADLINE))?;
         }
         if let FailureReason::NotWatched(dir) = &self.reason {
             writeln!(f, "orphan-check: {} was not watched: pass it to Scenario::watch_dir (or --watch-dir) to judge writes after the kill", dir.display())?;
@@ -62,10 +63,10 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 impl Outcome {
-    /// `Err` unless `deadline` is one every verdict accepts: greater than zero, at most
-    /// [`MAX_DEADLINE`].
+    /// `Err` unless `deadline` is one every verdict accepts: at most [`MAX_DEADLINE`].
+    /// Zero is one: it looks once, now.
     pub(super) fn valid_deadline(&self, deadline: Duration) -> Result<(), Failure> {
-        match deadline_problem(deadline, false) {
+        match deadline_problem(deadline, true) {
             Some(_) => Err(self.failure(FailureReason::InvalidDeadline(deadline))),
             None => Ok(()),
         }
@@ -79,7 +80,7 @@ impl Outcome {
 
     /// The failure, with a report that looks at everything now.
     pub(super) fn failure(&self, reason: FailureReason) -> Failure {
-        self.failure_from(reason, self.look(None, None))
+        self.failure_from(reason, self.look(None, Vec::new()))
     }
 
     /// The failure, with a report built from `look`: what the failed verdict saw.

@@ -33,20 +33,24 @@ pub(crate) struct Look {
 
 impl Outcome {
     /// Looks at everything now. A verdict passes what it has just seen (its survivors,
-    /// its port), which the look takes as they are instead of looking again, so that a
+    /// its ports), which the look takes as they are instead of looking again, so that a
     /// failure's report shows what failed it.
-    pub(super) fn look(&self, survivors: Option<Vec<Survivor>>, port: Option<PortVerdict>) -> Look {
+    pub(super) fn look(&self, survivors: Option<Vec<Survivor>>, seen: Vec<PortVerdict>) -> Look {
         let survivors = survivors.unwrap_or_else(|| self.survivors_now());
-        let asked = port.as_ref().map(|v| v.port);
-        let mut ports: Vec<PortVerdict> = self
+        let unseen: Vec<u16> = self
             .run
             .watched_ports
             .iter()
-            .filter(|&&p| asked != Some(p))
-            // A zero deadline is one look, now.
-            .map(|&p| self.port_verdict(p, Duration::ZERO))
-            .chain(port)
+            .copied()
+            .filter(|&p| !seen.iter().any(|v| v.port == p))
             .collect();
+        let mut ports = seen;
+        // A zero deadline is one look, now.
+        ports.extend(
+            unseen
+                .into_iter()
+                .map(|p| self.port_verdict(p, Duration::ZERO)),
+        );
         ports.sort_by_key(|p| p.port);
         Look {
             survivors,

@@ -9,7 +9,7 @@ use crate::files::FileChange;
 use crate::ports::{self, PortHolder, PortVerdict};
 use crate::procs;
 use crate::ready::backoff;
-use crate::report::Survivor;
+use crate::report::{Survivor, Verdict};
 use crate::time::MAX_DEADLINE;
 
 impl Outcome {
@@ -59,16 +59,24 @@ impl Outcome {
         } else {
             self.snapshot_survivors()
         };
-        if survivors.is_empty() && !empty {
+        if survivors.is_empty() && !empty && !deadline.is_zero() {
             // Only dying processes were left (SIGKILL pending, or zombies being reaped):
             // the verdict is clean; wait briefly for the sentinel's "empty" so the report
-            // can say when the tree went quiet.
+            // can say when the tree went quiet (not for a zero deadline, which never
+            // waits).
             tracker.wait(Instant::now() + Duration::from_secs(2), |s| {
                 s.empty_at.is_some() || s.sentinel_gone
             });
         }
         self.observed().deadline = Some(deadline);
         survivors
+    }
+
+    /// Descendants still alive the scenario's
+    /// [`verdict_deadline`](crate::Scenario::verdict_deadline) after the kill: see
+    /// [`survivors_after`](Outcome::survivors_after).
+    pub fn survivors(&self) -> Vec<Survivor> {
+        self.survivors_after(self.run.verdict_deadline)
     }
 
     /// Panics with the report when any descendant is alive `deadline` after the kill.
@@ -93,7 +101,7 @@ impl Outcome {
         } else {
             FailureReason::Survivors(survivors.len())
         };
-        Err(self.failure_from(reason, self.look(Some(survivors), None)))
+        Err(self.failure_from(reason, self.look(Some(survivors), Vec::new())))
     }
 
     /// Whether `port` is free `deadline` after the kill, and who holds it if not.
@@ -207,7 +215,7 @@ impl Outcome {
         if verdict.free {
             Ok(self)
         } else {
-            let look = self.look(None, Some(verdict));
+            let look = self.look(None, vec![verdict]);
             Err(self.failure_from(FailureReason::PortHeld(port), look))
         }
     }
@@ -308,6 +316,73 @@ impl Outcome {
             }
             _ => Ok(self),
         }
+    }
+
+    /// Panics with the report unless the run is clean the scenario's
+    /// [`verdict_deadline`](crate::Scenario::verdict_deadline) after the kill (see
+    /// [`check_clean`](Outcome::check_clean)).
+    ///
+    /// ```
+    /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+    ///
+    /// let port = orphan_check::free_port();
+    /// let mut listener = Fixture::Listener.command();
+    /// listener.args(["--port", &port.to_string()]);
+    /// Scenario::new(listener)
+    ///     .ready_when(Ready::port(port))
+    ///     .kill(KillPlan::sigterm())
+    ///     .run()?
+    ///     .assert_clean();
+    /// # Ok::<(), orphan_check::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        if let Err(failure) = self.check_clean() {
+            panic!("{failure}");
+        }
+    }
+
+    /// `Err` with the report unless the run is clean the scenario's
+    /// [`verdict_deadline`](crate::Scenario::verdict_deadline) after the kill: no
+    /// survivor, every watched port free, nothing written under a watched directory, and
+    /// in container mode a graceful stop when the plan was one. Every verdict counts
+    /// from the same kill; the report's verdict is [`Verdict::Clean`](crate::Verdict)
+    /// exactly when this is `Ok`.
+    pub fn check_clean(&self) -> Result<&Outcome, Failure> {
+        let deadline = self.run.verdict_deadline;
+        if let Some(failure) = self.unfinished() {
+            return Err(failure);
+        }
+        let survivors = self.survivors_after(deadline);
+        let ports: Vec<PortVerdict> = self
+            .run
+            .watched_ports
+            .iter()
+            .map(|&port| self.port_verdict(port, deadline))
+            .collect();
+        // Files are judged once the tree is gone or at the deadline, as
+        // `writes_after_kill` judges them.
+        let until = self.after_kill(deadline);
+        self.live
+            .tracker
+            .wait(until, |s| s.empty_at.is_some() || s.sentinel_gone);
+        let look = self.look(Some(survivors), ports);
+        let report = self.report_of(look);
+        let reason = match report.verdict {
+            Verdict::Clean => return Ok(self),
+            Verdict::LostTrack => FailureReason::LostTrack(report.survivors.len()),
+            Verdict::DidNotFinish => FailureReason::DidNotFinish(self.run.exit_timeout),
+            _ if !report.survivors.is_empty() => FailureReason::Survivors(report.survivors.len()),
+            _ => match report.ports.iter().find(|p| !p.free) {
+                Some(held) => FailureReason::PortHeld(held.port),
+                None if !report.files.is_empty() => FailureReason::FilesWritten(report.files.len()),
+                None => FailureReason::StopNotGraceful,
+            },
+        };
+        Err(Failure {
+            reason,
+            report: Box::new(report),
+        })
     }
 }
 

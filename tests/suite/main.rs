@@ -6,6 +6,7 @@ mod agents;
 mod capture;
 mod cli;
 mod concurrency;
+mod deadlines;
 mod endings;
 mod errors;
 mod escapes;
