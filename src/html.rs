@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use crate::diagnosis::Escape;
+use crate::kill::Recipient;
 use crate::report::{truncate, Report, Survivor, TimelineEntry, Verdict};
 
 /// Height of a process or port row, px.
@@ -173,13 +174,13 @@ fn facts(page: &mut String, report: &Report) {
         .map(|s| {
             format!(
                 "{} to {} {} at {}{}",
-                esc(s.signal),
-                esc(s.target),
+                esc(s.signal.name()),
+                esc(s.target.name()),
                 s.to.abs(),
                 at(s.at_ms),
                 match (s.delivered, s.target) {
                     (true, _) => "",
-                    (false, "group") =>
+                    (false, Recipient::Group) =>
                         " <span class=\"muted\">(no process left in that group)</span>",
                     (false, _) => " <span class=\"muted\">(already gone)</span>",
                 }
@@ -1338,7 +1339,9 @@ mod tests {
             "shell=True"
         );
         assert_eq!(
-            escape_name(&Escape::SignalIgnored { signal: "SIGTERM" }),
+            escape_name(&Escape::SignalIgnored {
+                signal: crate::Signal::Term
+            }),
             "SIGTERM ignored (SigIgn)"
         );
         assert_eq!(

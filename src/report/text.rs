@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::{Report, TimelineEntry, Verdict};
+use crate::kill::Recipient;
 use crate::ports::PortAtReady;
 
 impl Report {
@@ -103,7 +104,7 @@ impl fmt::Display for Report {
         if let Some(closed) = self.stdin_closed_ms {
             writeln!(f, "  stdin    closed at +{}", ms(closed))?;
         }
-        let by_member = self.signals.iter().any(|s| s.target == "member");
+        let by_member = self.signals.iter().any(|s| s.target == Recipient::Member);
         let sent: Vec<String> = self
             .signals
             .iter()
@@ -116,11 +117,11 @@ impl fmt::Display for Report {
                     ms(s.at_ms),
                     match (s.delivered, s.target) {
                         (true, _) => "",
-                        (false, "group" | "forwarded") if by_member => {
+                        (false, Recipient::Group | Recipient::Forwarded) if by_member => {
                             " (its leader is gone: signalled member by member)"
                         }
-                        (false, "group") => " (no process left in that group)",
-                        (false, "agent")
+                        (false, Recipient::Group) => " (no process left in that group)",
+                        (false, Recipient::Agent)
                             if self.agent_exit.as_ref().is_some_and(|e| e.at_ms <= s.at_ms) =>
                         {
                             " (already gone: the agent had exited, nothing to signal)"
