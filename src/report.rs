@@ -2,10 +2,11 @@
 //!
 //! This file holds the report's types and the JSON schema they serialize to;
 //! `build.rs` builds a report from an outcome's evidence, `text.rs` renders the text
-//! form: a tree of the agent's descendants with fixed-width status words (`SURVIVED`,
-//! `EXITED`, `NEEDED SIGKILL`, `ZOMBIE`, `STOPPED`, `GONE`), each survivor's escape and a
-//! `hint:`, the watched ports (`PORT HELD`), files written after the kill, and the tail
-//! of the agent's output.
+//! form: the verdict and the facts of the run, a tree of the agent's descendants
+//! (`tree.rs`) with fixed-width status words (`SURVIVED`, `EXITED`, `NEEDED SIGKILL`,
+//! `ZOMBIE`, `STOPPED`, `GONE`), each survivor's escape and a `hint:`, the watched ports
+//! (`PORT HELD`), files written after the kill, and the tail of the agent's output.
+//! `style.rs` colours the status words, as they are written, when colour is asked for.
 //!
 //! # JSON schema, version 1
 //!
@@ -63,7 +64,9 @@
 //! `stdin_eof_ignored`.
 
 mod build;
+mod style;
 mod text;
+mod tree;
 
 pub(crate) use build::{build, Evidence};
 pub(crate) use text::truncate;

@@ -3,12 +3,37 @@
 
 use std::fmt;
 
-use super::{Report, TimelineEntry, Verdict};
+use super::style::Palette;
+use super::tree::short_command;
+use super::{Report, Verdict};
 use crate::kill::Recipient;
 use crate::ports::PortAtReady;
 
 impl Report {
-    fn headline(&self) -> String {
+    /// The text form with its status words in colour (ANSI escape codes): the verdict
+    /// (`CLEAN` green; `LEAK`, `DID NOT FINISH`, `LOST TRACK` red) and the statuses
+    /// `SURVIVED`, `ZOMBIE` and `PORT HELD` (red). Only the words the report writes are
+    /// styled, never the agent's captured output or a command line; without the escape
+    /// codes the text is exactly [`Display`](fmt::Display)'s.
+    ///
+    /// ```
+    /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+    ///
+    /// let outcome = Scenario::new(Fixture::Listener.command())
+    ///     .ready_when(Ready::stdout_line("ready"))
+    ///     .kill(KillPlan::sigterm())
+    ///     .run()?;
+    /// let report = outcome.report();
+    /// let coloured = report.coloured().to_string();
+    /// assert!(coloured.contains("\u{1b}["));
+    /// assert!(!report.to_string().contains('\u{1b}'));
+    /// # Ok::<(), orphan_check::Error>(())
+    /// ```
+    pub fn coloured(&self) -> impl fmt::Display + '_ {
+        Coloured(self)
+    }
+
+    fn headline(&self, paint: Palette) -> String {
         let mut parts = Vec::new();
         if !self.survivors.is_empty() {
             let n = self.survivors.len();
@@ -49,24 +74,29 @@ impl Report {
         }
         match self.verdict {
             Verdict::DidNotFinish => format!(
-                "orphan-check: DID NOT FINISH: the agent did not exit by itself within {}; its tree was killed, nothing could be judged",
+                "orphan-check: {}: the agent did not exit by itself within {}; its tree was killed, nothing could be judged",
+                paint.word("DID NOT FINISH", 0),
                 crate::time::format_duration(std::time::Duration::from_millis(
                     self.exit_timeout_ms.unwrap_or(0)
                 ))
             ),
             Verdict::Clean => format!(
-                "orphan-check: CLEAN: nothing survived {} ({})",
-                self.plan.does, self.plan.simulates
+                "orphan-check: {}: nothing survived {} ({})",
+                paint.word("CLEAN", 0),
+                self.plan.does,
+                self.plan.simulates
             ),
             Verdict::Leak => format!(
-                "orphan-check: LEAK: {} after {} ({})",
+                "orphan-check: {}: {} after {} ({})",
+                paint.word("LEAK", 0),
                 parts.join("; "),
                 self.plan.does,
                 self.plan.simulates
             ),
             Verdict::LostTrack => format!(
-                "orphan-check: LOST TRACK: the sentinel died before the tree was empty, so \
+                "orphan-check: {}: the sentinel died before the tree was empty, so \
                  nothing proves it clean; {} found by the other oracles after {} ({})",
+                paint.word("LOST TRACK", 0),
                 if parts.is_empty() {
                     "nothing".to_string()
                 } else {
@@ -79,7 +109,7 @@ impl Report {
     }
 }
 
-fn ms(v: f64) -> String {
+pub(super) fn ms(v: f64) -> String {
     if v >= 1000.0 {
         format!("{:.2}s", v / 1000.0)
     } else {
@@ -87,9 +117,25 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// The report's text with its status words in colour.
+struct Coloured<'a>(&'a Report);
+
+impl fmt::Display for Coloured<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write_text(f, Palette::Colour)
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.headline())?;
+        self.write_text(f, Palette::Plain)
+    }
+}
+
+impl Report {
+    /// The text form, its status words styled by `paint`.
+    fn write_text(&self, f: &mut fmt::Formatter<'_>, paint: Palette) -> fmt::Result {
+        writeln!(f, "{}", self.headline(paint))?;
         writeln!(f, "  command  {}", self.command)?;
         writeln!(f, "  run      ORPHAN_CHECK_RUN={}", self.run_id)?;
         if let Some(exit) = self.agent_exit.as_ref().filter(|e| e.before_ready) {
@@ -198,7 +244,7 @@ impl fmt::Display for Report {
             "  {:<14}  {:>7}  {:>7}  {:>7}  {:>7}  COMMAND",
             "STATUS", "PID", "PPID", "PGID", "SID"
         )?;
-        self.write_tree(f)?;
+        self.write_tree(f, paint)?;
         if self.timeline_omitted > 0 {
             writeln!(f, "  … {} more processes omitted", self.timeline_omitted)?;
         }
@@ -237,15 +283,16 @@ impl fmt::Display for Report {
                 } else if p.holders.is_empty() {
                     writeln!(
                         f,
-                        "    {:<10} {:>5}  by a process that cannot be read",
-                        "PORT HELD", p.port
+                        "    {} {:>5}  by a process that cannot be read",
+                        paint.word("PORT HELD", 10),
+                        p.port
                     )?;
                 } else {
                     for h in &p.holders {
                         writeln!(
                             f,
-                            "    {:<10} {:>5}  by pid {} `{}` ({})",
-                            "PORT HELD",
+                            "    {} {:>5}  by pid {} `{}` ({})",
+                            paint.word("PORT HELD", 10),
                             p.port,
                             h.pid,
                             h.command,
@@ -333,169 +380,6 @@ impl fmt::Display for Report {
     }
 }
 
-impl Report {
-    /// Writes the tree: each entry under its original parent.
-    fn write_tree(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let known: Vec<i32> = self.timeline.iter().map(|e| e.pid).collect();
-        let roots: Vec<&TimelineEntry> = self
-            .timeline
-            .iter()
-            .filter(|e| {
-                e.original_parent
-                    .is_none_or(|pp| !known.contains(&pp) || pp == e.pid)
-            })
-            .collect();
-        for root in roots {
-            self.write_node(f, root, "", true, true)?;
-        }
-        Ok(())
-    }
-
-    fn write_node(
-        &self,
-        f: &mut fmt::Formatter<'_>,
-        entry: &TimelineEntry,
-        prefix: &str,
-        last: bool,
-        top: bool,
-    ) -> fmt::Result {
-        let survivor = self.survivors.iter().find(|s| s.process.pid == entry.pid);
-        // Inside a container a process's parent, not the sentinel, reaps it: its end
-        // comes from the container report.
-        let inside = self
-            .container
-            .as_ref()
-            .and_then(|c| c.processes.iter().find(|p| p.pid == entry.pid));
-        let ended_inside = inside.is_some_and(|p| p.end.as_deref().is_some_and(|e| e != "alive"));
-        let status = match (survivor, &entry.exit) {
-            (Some(s), _) if s.process.is_zombie() => "ZOMBIE",
-            (None, None) if inside.is_some_and(|p| p.killed_by_namespace) => "NS SIGKILL",
-            (None, None) if ended_inside => "EXITED",
-            (Some(s), _) if s.process.is_stopped() => "SURVIVED",
-            (Some(_), _) => "SURVIVED",
-            (None, _) if entry.needed_sigkill => "NEEDED SIGKILL",
-            (None, Some(_)) => "EXITED",
-            (None, None) if entry.survived => "SURVIVED",
-            (None, None) => "GONE",
-        };
-        let branch = if top {
-            String::new()
-        } else if last {
-            format!("{prefix}└─ ")
-        } else {
-            format!("{prefix}├─ ")
-        };
-        let opt = |v: Option<i32>| v.map_or(String::new(), |v| v.to_string());
-        let (ppid, pgid, sid) =
-            survivor.map_or((String::new(), opt(entry.pgid), opt(entry.sid)), |s| {
-                (
-                    s.process.ppid.to_string(),
-                    s.process.pgid.to_string(),
-                    s.process.sid.to_string(),
-                )
-            });
-        let mut extra = Vec::new();
-        if let Some(s) = survivor {
-            if s.process.is_stopped() {
-                extra.push("STOPPED".to_string());
-            }
-            if !s.ports.is_empty() {
-                extra.push(format!(
-                    "PORT HELD {}",
-                    s.ports
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ));
-            }
-        } else if let Some(exit) = &entry.exit {
-            extra.push(format!("{} at +{}", exit.how, ms(exit.at_ms)));
-        } else if let Some(p) = inside {
-            if p.killed_by_namespace {
-                extra.push("killed by the namespace's SIGKILL".into());
-            } else if let Some(how) = p.end.as_deref().filter(|h| *h != "alive") {
-                extra.push(how.to_string());
-            }
-        }
-        if let Some(ns) = entry.pid_in_namespace {
-            extra.insert(0, format!("(ns pid {ns})"));
-        }
-        writeln!(
-            f,
-            "  {:<14}  {:>7}  {:>7}  {:>7}  {:>7}  {}{}{}",
-            status,
-            entry.pid,
-            ppid,
-            pgid,
-            sid,
-            branch,
-            truncate(&short_command(&entry.command), 72),
-            if extra.is_empty() {
-                String::new()
-            } else {
-                format!("   {}", extra.join("  "))
-            }
-        )?;
-        let child_prefix = if top {
-            String::new()
-        } else if last {
-            format!("{prefix}   ")
-        } else {
-            format!("{prefix}│  ")
-        };
-        if let Some(s) = survivor {
-            let pad = format!("{:<49}{child_prefix}", "");
-            for e in &s.escapes {
-                writeln!(f, "  {pad}   escaped: {e}")?;
-            }
-            if !s.missed_by.is_empty() {
-                let m: Vec<String> = s.missed_by.iter().map(ToString::to_string).collect();
-                writeln!(f, "  {pad}   missed by: {}", m.join("; "))?;
-            }
-            for stream in &s.holds_pipes {
-                writeln!(f, "  {pad}   {}", stream.consequence())?;
-            }
-            for h in &s.hints {
-                writeln!(f, "  {pad}   hint: {h}")?;
-            }
-        }
-        let children: Vec<&TimelineEntry> = self
-            .timeline
-            .iter()
-            .filter(|c| c.original_parent == Some(entry.pid) && c.pid != entry.pid)
-            .collect();
-        let n = children.len();
-        for (i, c) in children.into_iter().enumerate() {
-            self.write_node(f, c, &child_prefix, i + 1 == n, false)?;
-        }
-        Ok(())
-    }
-}
-
-/// A command line for the tree: every word that is an absolute path (a fixture under
-/// `target/`, an interpreter under `/usr/bin`) is cut to its file name.
-fn short_command(command: &str) -> String {
-    command
-        .split_whitespace()
-        .map(|word| {
-            let quote = word.starts_with('\'') || word.starts_with('"');
-            let bare = word.trim_start_matches(['\'', '"']);
-            if bare.starts_with('/') && bare.len() > 1 {
-                let name = bare.rsplit('/').next().unwrap_or(bare);
-                if quote {
-                    format!("{}{name}", &word[..1])
-                } else {
-                    name.to_string()
-                }
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// `s` cut to at most `max` characters, the last one an ellipsis when anything was cut.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -509,16 +393,138 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::OutputTail;
+    use crate::ports::PortVerdict;
+    use crate::procs::ProcessInfo;
+    use crate::report::{PlanSummary, Survivor, TimelineEntry, SCHEMA_VERSION};
+
+    /// A leak: the agent (pid 11) survived holding port 4000 and printed `said`.
+    fn leak_that_said(said: &str) -> Report {
+        let agent = ProcessInfo {
+            pid: 11,
+            ppid: 10,
+            pgid: 11,
+            sid: 10,
+            state: 'S',
+            comm: "agent".into(),
+            cmdline: vec!["agent".into(), "--say".into(), said.into()],
+            start_ticks: 1,
+            uid: 0,
+            sig_ignored: 0,
+            sig_caught: 0,
+            sig_blocked: 0,
+            sig_pending: 0,
+            pid_in_namespace: None,
+        };
+        let mut stdout = OutputTail::default();
+        stdout.feed(format!("{said}\n").as_bytes(), |_| {});
+        Report {
+            schema: "orphan-check/report",
+            schema_version: SCHEMA_VERSION,
+            verdict: Verdict::Leak,
+            command: format!("agent --say '{said}'"),
+            run_id: "oc-1".into(),
+            plan: PlanSummary {
+                name: "sigterm".into(),
+                does: "SIGTERM to the agent's pid".into(),
+                simulates: "kill",
+            },
+            ready: "exec".into(),
+            agent_pid: 11,
+            ready_ms: 1.0,
+            kill_after_ms: 0,
+            killed_ms: 2.0,
+            deadline_ms: Some(500),
+            oracles: vec!["subreaper"],
+            survivors: vec![Survivor {
+                process: agent.clone(),
+                ports: vec![4000],
+                original_parent: Some(10),
+                env_marker: Some(true),
+                escapes: Vec::new(),
+                missed_by: Vec::new(),
+                hints: Vec::new(),
+                holds_pipes: Vec::new(),
+            }],
+            ports: vec![PortVerdict {
+                port: 4000,
+                free: false,
+                checked_after_kill_ms: 500,
+                holders: Vec::new(),
+                first_held: None,
+            }],
+            ports_at_ready: Vec::new(),
+            files: Vec::new(),
+            signals: Vec::new(),
+            agent_needed_sigkill: false,
+            timeline: vec![TimelineEntry {
+                pid: 11,
+                command: agent.command(),
+                original_parent: None,
+                pgid: Some(11),
+                sid: Some(10),
+                first_seen_ms: Some(0.0),
+                exit: None,
+                reaped_by: None,
+                needed_sigkill: false,
+                survived: true,
+                pid_in_namespace: None,
+            }],
+            timeline_omitted: 0,
+            quiet_after_kill_ms: None,
+            cost: None,
+            stdout,
+            stderr: OutputTail::default(),
+            wrapper: None,
+            container: None,
+            touched: None,
+            agent_exit: None,
+            exit_timeout_ms: None,
+            stdin: "null",
+            stdin_closed_ms: None,
+        }
+    }
+
+    /// `text` without its ANSI escape codes.
+    fn plain(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|&c| c == 'm');
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
 
     #[test]
-    fn tree_commands_show_file_names_not_paths() {
-        assert_eq!(
-            short_command("sh -c '/t/out/listener --quiet & /t/out/listener --port 1; wait'"),
-            "sh -c 'listener --quiet & listener --port 1; wait'"
-        );
-        assert_eq!(
-            short_command("/usr/bin/python3 /srv/a/dev_server.py --port 3000"),
-            "python3 dev_server.py --port 3000"
-        );
+    fn colour_styles_the_status_words_and_nothing_the_agent_wrote() {
+        let said = "LEAK CLEAN SURVIVED PORT HELD ZOMBIE";
+        let report = leak_that_said(said);
+        let coloured = report.coloured().to_string();
+        for line in coloured.lines() {
+            let bare = plain(line);
+            if bare.starts_with("orphan-check: LEAK")
+                || bare.trim_start().starts_with("SURVIVED")
+                || bare.trim_start().starts_with("PORT HELD")
+            {
+                assert!(line.contains('\u{1b}'), "not coloured: {line:?}");
+            }
+            if bare.contains(said) {
+                // The command line in the facts and the tree, and the captured stdout:
+                // the agent's words, never styled.
+                assert!(line.contains(said), "styled inside: {line:?}");
+            }
+        }
+        let captured = coloured
+            .lines()
+            .find(|l| l.trim_start().starts_with("| "))
+            .expect("the stdout section");
+        assert!(!captured.contains('\u{1b}'), "{captured:?}");
+        // Without its escape codes, the coloured text is the plain text.
+        assert_eq!(plain(&coloured), report.to_string());
+        assert!(!report.to_string().contains('\u{1b}'));
     }
 }
