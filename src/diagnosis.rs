@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::kill::{signal_name, KillPlan};
+use crate::kill::{KillPlan, Signal};
 use crate::procs::ProcessInfo;
 
 /// One way a survivor escaped cleanup.
@@ -58,14 +58,14 @@ pub enum Escape {
     /// that sends SIGTERM (`terminate()`, `killpg(SIGTERM)`, `docker stop`, tree-kill)
     /// would do nothing either.
     SignalIgnored {
-        /// `SIGTERM`, …
-        signal: &'static str,
+        /// The signal.
+        signal: Signal,
     },
     /// The plan's signal reached it (directly, or through a parent that handles it and
     /// may forward it), it has a handler, and it did not exit in time.
     SignalCaught {
-        /// `SIGTERM`, …
-        signal: &'static str,
+        /// The signal.
+        signal: Signal,
     },
     /// It is stopped (SIGSTOP, SIGTSTP): it acts on no signal but SIGKILL until it is
     /// continued.
@@ -73,14 +73,14 @@ pub enum Escape {
     /// It blocks the signal (`SigBlk`): sent to it, the signal stays pending and is never
     /// acted on (launchers such as `unshare` block SIGTERM while they wait).
     SignalBlocked {
-        /// `SIGTERM`, …
-        signal: &'static str,
+        /// The signal.
+        signal: Signal,
     },
     /// The signal is pending (`SigPnd`/`ShdPnd`): it was sent to it, directly or
     /// forwarded, and it has not acted on it because it is stopped or blocks it.
     SignalPending {
-        /// `SIGTERM`, …
-        signal: &'static str,
+        /// The signal.
+        signal: Signal,
     },
     /// Its parent got the plan's signal, had a handler for it and exited on its own: it
     /// may well have passed the signal on (a forwarding agent, wrapper or shell `trap`),
@@ -132,76 +132,66 @@ pub enum Escape {
 impl Escape {
     /// The number of the common cause this escape is (1–6), if it is one of them.
     pub fn cause(&self) -> Option<u8> {
-        match self {
-            Escape::NoCleanup => Some(1),
-            Escape::ExceptionPath { .. } => Some(2),
-            Escape::UngroupedSigkill => Some(3),
-            Escape::ShellTrue { .. } => Some(4),
-            Escape::SlowShutdown { .. } => Some(5),
-            Escape::ContainerInit => Some(6),
-            _ => None,
-        }
+        self.told().cause
     }
 
     /// One line toward the fix.
     pub fn hint(&self) -> &'static str {
+        self.told().hint
+    }
+
+    /// What the report tells of this escape: one row per escape, so that its cause, the
+    /// sentence that names it and its hint never drift apart.
+    fn told(&self) -> Told {
+        let told = |cause: Option<u8>, says: String, hint: &'static str| Told { cause, says, hint };
+        let says = |s: &str| s.to_string();
         match self {
-            Escape::NoCleanup => "stop children in `finally`/atexit and on SIGTERM; better, start them with start_new_session=True and killpg the group",
-            Escape::ExceptionPath { .. } => "move terminate() into a `finally` block or a context manager (managed_subprocess)",
-            Escape::UngroupedSigkill => "SIGKILL runs no cleanup: kill the whole process group (kill -9 -PGID), or run the agent under a supervisor that owns its tree (cgroup, subreaper)",
-            Escape::ShellTrue { .. } => "avoid shell=True (use the exec form), `exec` the last command in scripts, or signal the whole process group",
-            Escape::SlowShutdown { .. } => "after SIGTERM, wait a bounded time and then SIGKILL; wait for the port to be free before the next run",
-            Escape::NewSession => "a process that calls setsid() escapes every group kill: track the tree by cgroup or subreaper, or do not let it detach",
-            Escape::NewProcessGroup => "a process in its own group escapes kill -PGID of the agent: kill its group too, or track the tree by cgroup",
-            Escape::Daemonized => "do not daemonize under an agent (run in the foreground); a cgroup or subreaper is the only way to find a double-forked daemon",
-            Escape::SignalIgnored { .. } => "a process that ignores the stop signal needs SIGKILL after a grace period (managed_subprocess's timeout path, docker stop's SIGKILL)",
-            Escape::SignalCaught { .. } => "its handler did not exit: make it exit promptly, or follow with SIGKILL after a grace period",
-            Escape::Stopped => "a stopped process ignores SIGTERM until continued: send SIGKILL, or SIGCONT after SIGTERM",
-            Escape::SignalBlocked { .. } => "a process that blocks the stop signal never acts on it: SIGKILL after a grace period, or unblock it before waiting",
-            Escape::SignalPending { .. } => "the signal arrived and waits: only SIGKILL (or SIGCONT for a stopped process) ends it now",
-            Escape::ParentHandledSignal { .. } => "forwarding the signal is not enough: after it, wait a bounded time for the child and SIGKILL its group before exiting",
-            Escape::Zombie { .. } => "its parent survived and never reaps: kill the parent (the zombie goes with it) and reap children in your code",
-            Escape::EnvironmentScrubbed => "an environment-marker sweep (CI runners' tracking variables) cannot find it: track by cgroup or subreaper",
-            Escape::Respawned { .. } => "a supervisor restarted it after the kill: stop the supervisor first, or kill the whole tree at once (cgroup.kill)",
-            Escape::ParentSurvived { .. } => "it goes when its parent goes: fix the parent's escape first",
-            Escape::ParentDied { .. } => "follow the parent: prctl(PR_SET_PDEATHSIG, SIGTERM) at start (then check getppid() against the parent you expect), or poll the parent pid and exit when it changes, as gunicorn's workers do",
-            Escape::ContainerInit => "run a real init as PID 1 (tini, dumb-init, docker run --init) that forwards signals and reaps, or install handlers for SIGTERM/SIGINT",
-            Escape::LauncherExited { .. } => "a launcher that returns at once hands its server to nobody: run the server in the foreground under the caller, or stop it explicitly (its pid file, `pm2 stop`, `docker stop`)",
-            Escape::StdinEofIgnored => "a stdio server must exit when a read of stdin returns end of file (its client is gone): treat EOF as shutdown",
+            Escape::NoCleanup => told(Some(1), says("no cleanup: its parent died without stopping it and it was reparented (cause 1)"), "stop children in `finally`/atexit and on SIGTERM; better, start them with start_new_session=True and killpg the group"),
+            Escape::ExceptionPath { agent_status } => told(Some(2), format!("exception path: the agent exited on its own ({agent_status}), skipping cleanup (cause 2)"), "move terminate() into a `finally` block or a context manager (managed_subprocess)"),
+            Escape::UngroupedSigkill => told(Some(3), says("SIGKILL of an ungrouped tree: only the agent was killed; it was in the agent's group, so a group kill would have reached it (cause 3)"), "SIGKILL runs no cleanup: kill the whole process group (kill -9 -PGID), or run the agent under a supervisor that owns its tree (cgroup, subreaper)"),
+            Escape::ShellTrue { shell_pid } => told(Some(4), format!("shell=True: the signal reached the shell (pid {shell_pid}), not this child of it (cause 4)"), "avoid shell=True (use the exec form), `exec` the last command in scripts, or signal the whole process group"),
+            Escape::SlowShutdown { ports } => told(Some(5), format!("slow graceful shutdown: caught the signal and still holds port {} (cause 5)", join(ports)), "after SIGTERM, wait a bounded time and then SIGKILL; wait for the port to be free before the next run"),
+            Escape::NewSession => told(None, says("new session: it called setsid(), out of reach of group kills"), "a process that calls setsid() escapes every group kill: track the tree by cgroup or subreaper, or do not let it detach"),
+            Escape::NewProcessGroup => told(None, says("new process group: it left the agent's group, out of reach of a kill of that group"), "a process in its own group escapes kill -PGID of the agent: kill its group too, or track the tree by cgroup"),
+            Escape::Daemonized => told(None, says("daemonized: double fork into a session of its own"), "do not daemonize under an agent (run in the foreground); a cgroup or subreaper is the only way to find a double-forked daemon"),
+            Escape::SignalIgnored { signal } => told(None, format!("{signal} ignored (SigIgn): no {signal}, sent by the plan or forwarded by a parent's cleanup, stops it"), "a process that ignores the stop signal needs SIGKILL after a grace period (managed_subprocess's timeout path, docker stop's SIGKILL)"),
+            Escape::SignalCaught { signal } => told(None, format!("{signal} caught (SigCgt) without exiting in time"), "its handler did not exit: make it exit promptly, or follow with SIGKILL after a grace period"),
+            Escape::Stopped => told(None, says("stopped: it acts on nothing but SIGKILL until continued"), "a stopped process ignores SIGTERM until continued: send SIGKILL, or SIGCONT after SIGTERM"),
+            Escape::SignalBlocked { signal } => told(None, format!("{signal} blocked (SigBlk): sent to it, it stays pending"), "a process that blocks the stop signal never acts on it: SIGKILL after a grace period, or unblock it before waiting"),
+            Escape::SignalPending { signal } => told(None, format!("{signal} pending (SigPnd): it was sent to it and not acted on"), "the signal arrived and waits: only SIGKILL (or SIGCONT for a stopped process) ends it now"),
+            Escape::ParentHandledSignal { parent, parent_exit } => told(
+                None,
+                format!(
+                    "its parent (pid {parent}) handled the signal and exited{}: whatever its handler sent did not stop this process",
+                    parent_exit.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+                "forwarding the signal is not enough: after it, wait a bounded time for the child and SIGKILL its group before exiting",
+            ),
+            Escape::Zombie { parent } => told(None, format!("zombie: exited, but its parent (pid {parent}) survived and never reaped it"), "its parent survived and never reaps: kill the parent (the zombie goes with it) and reap children in your code"),
+            Escape::EnvironmentScrubbed => told(None, says("environment scrubbed: ORPHAN_CHECK_RUN is gone from its environment"), "an environment-marker sweep (CI runners' tracking variables) cannot find it: track by cgroup or subreaper"),
+            Escape::Respawned { parent } => told(None, format!("respawned: started after the kill by pid {parent}"), "a supervisor restarted it after the kill: stop the supervisor first, or kill the whole tree at once (cgroup.kill)"),
+            Escape::ContainerInit => told(Some(6), says("PID 1 of a PID namespace: signals without a handler are dropped and none are forwarded to its children (cause 6)"), "run a real init as PID 1 (tini, dumb-init, docker run --init) that forwards signals and reaps, or install handlers for SIGTERM/SIGINT"),
+            Escape::ParentSurvived { parent } => told(None, format!("its parent (pid {parent}) survived and keeps it"), "it goes when its parent goes: fix the parent's escape first"),
+            Escape::ParentDied { parent } => told(None, format!("its parent (pid {parent}) was killed and it did not follow: no PR_SET_PDEATHSIG, no parent-pid poll"), "follow the parent: prctl(PR_SET_PDEATHSIG, SIGTERM) at start (then check getppid() against the parent you expect), or poll the parent pid and exit when it changes, as gunicorn's workers do"),
+            Escape::LauncherExited { agent_status } => told(None, format!("daemonized by a launcher that exited at once ({agent_status}), before the agent was ready"), "a launcher that returns at once hands its server to nobody: run the server in the foreground under the caller, or stop it explicitly (its pid file, `pm2 stop`, `docker stop`)"),
+            Escape::StdinEofIgnored => told(None, says("ignored end of file on stdin: its stdin pipe has no writer left, and it did not exit"), "a stdio server must exit when a read of stdin returns end of file (its client is gone): treat EOF as shutdown"),
         }
     }
 }
 
+/// One escape as the report tells it.
+struct Told {
+    /// The common cause (1–6) it is, if it is one.
+    cause: Option<u8>,
+    /// The sentence that names it (its `Display`).
+    says: String,
+    /// One line toward the fix.
+    hint: &'static str,
+}
+
 impl fmt::Display for Escape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Escape::NoCleanup => f.write_str("no cleanup: its parent died without stopping it and it was reparented (cause 1)"),
-            Escape::ExceptionPath { agent_status } => write!(f, "exception path: the agent exited on its own ({agent_status}), skipping cleanup (cause 2)"),
-            Escape::UngroupedSigkill => f.write_str("SIGKILL of an ungrouped tree: only the agent was killed; it was in the agent's group, so a group kill would have reached it (cause 3)"),
-            Escape::ShellTrue { shell_pid } => write!(f, "shell=True: the signal reached the shell (pid {shell_pid}), not this child of it (cause 4)"),
-            Escape::SlowShutdown { ports } => write!(f, "slow graceful shutdown: caught the signal and still holds port {} (cause 5)", join(ports)),
-            Escape::NewSession => f.write_str("new session: it called setsid(), out of reach of group kills"),
-            Escape::NewProcessGroup => f.write_str("new process group: it left the agent's group, out of reach of a kill of that group"),
-            Escape::Daemonized => f.write_str("daemonized: double fork into a session of its own"),
-            Escape::SignalIgnored { signal } => write!(f, "{signal} ignored (SigIgn): no {signal}, sent by the plan or forwarded by a parent's cleanup, stops it"),
-            Escape::SignalCaught { signal } => write!(f, "{signal} caught (SigCgt) without exiting in time"),
-            Escape::Stopped => f.write_str("stopped: it acts on nothing but SIGKILL until continued"),
-            Escape::SignalBlocked { signal } => write!(f, "{signal} blocked (SigBlk): sent to it, it stays pending"),
-            Escape::SignalPending { signal } => write!(f, "{signal} pending (SigPnd): it was sent to it and not acted on"),
-            Escape::ParentHandledSignal { parent, parent_exit } => write!(
-                f,
-                "its parent (pid {parent}) handled the signal and exited{}: whatever its handler sent did not stop this process",
-                parent_exit.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
-            ),
-            Escape::Zombie { parent } => write!(f, "zombie: exited, but its parent (pid {parent}) survived and never reaped it"),
-            Escape::EnvironmentScrubbed => f.write_str("environment scrubbed: ORPHAN_CHECK_RUN is gone from its environment"),
-            Escape::Respawned { parent } => write!(f, "respawned: started after the kill by pid {parent}"),
-            Escape::ParentSurvived { parent } => write!(f, "its parent (pid {parent}) survived and keeps it"),
-            Escape::ParentDied { parent } => write!(f, "its parent (pid {parent}) was killed and it did not follow: no PR_SET_PDEATHSIG, no parent-pid poll"),
-            Escape::ContainerInit => f.write_str("PID 1 of a PID namespace: signals without a handler are dropped and none are forwarded to its children (cause 6)"),
-            Escape::LauncherExited { agent_status } => write!(f, "daemonized by a launcher that exited at once ({agent_status}), before the agent was ready"),
-            Escape::StdinEofIgnored => f.write_str("ignored end of file on stdin: its stdin pipe has no writer left, and it did not exit"),
-        }
+        f.write_str(&self.told().says)
     }
 }
 
@@ -358,42 +348,32 @@ pub(crate) fn escapes(
 
     // The signals that matter: the plan's (unless SIGKILL, which nothing survives), and
     // SIGTERM, what nearly every cleanup sends.
-    let signal = cx.plan.first_signal().as_raw();
+    let signal = cx.plan.first_signal();
     let mut stop_signals = Vec::new();
-    if signal != libc::SIGKILL {
+    if signal != Signal::Kill {
         stop_signals.push(signal);
     }
-    if !stop_signals.contains(&libc::SIGTERM) {
-        stop_signals.push(libc::SIGTERM);
+    if !stop_signals.contains(&Signal::Term) {
+        stop_signals.push(Signal::Term);
     }
     for &s in &stop_signals {
-        if p.has_pending(s) && (p.is_stopped() || p.blocks(s)) {
-            out.push(Escape::SignalPending {
-                signal: signal_name(s),
-            });
+        if p.has_pending(s.as_raw()) && (p.is_stopped() || p.blocks(s.as_raw())) {
+            out.push(Escape::SignalPending { signal: s });
         }
     }
 
     // Did the plan's signal reach it, directly, or through a parent that got it and has
     // a handler for it (an agent, wrapper or shell `trap` that forwards it)?
-    let direct = signal != libc::SIGKILL && cx.reached(p);
-    let forwarded = signal != libc::SIGKILL
+    let direct = signal != Signal::Kill && cx.reached(p);
+    let forwarded = signal != Signal::Kill
         && !direct
-        && parent.is_some_and(|pp| cx.reached(pp) && pp.catches(signal));
+        && parent.is_some_and(|pp| cx.reached(pp) && pp.catches(signal.as_raw()));
     if direct || forwarded {
-        if p.ignores(signal) {
-            out.push(Escape::SignalIgnored {
-                signal: signal_name(signal),
-            });
-        } else if p.blocks(signal) {
-            out.push(Escape::SignalBlocked {
-                signal: signal_name(signal),
-            });
-        } else if p.catches(signal) {
+        if let Some(refused) = refusal(p, signal) {
+            out.push(refused);
+        } else if p.catches(signal.as_raw()) {
             if ports.is_empty() {
-                out.push(Escape::SignalCaught {
-                    signal: signal_name(signal),
-                });
+                out.push(Escape::SignalCaught { signal });
             } else {
                 out.push(Escape::SlowShutdown {
                     ports: ports.to_vec(),
@@ -471,8 +451,8 @@ pub(crate) fn escapes(
             // How the parent ended, when the sentinel reaped it: dying of the signal
             // itself means no handler ran; an exit status means one did.
             let parent_end = parent.and_then(|pp| cx.ended.get(&pp.pid).copied());
-            let parent_died_of_signal =
-                parent_end.is_some_and(|st| libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == signal);
+            let parent_died_of_signal = parent_end
+                .is_some_and(|st| libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == signal.as_raw());
             if forwarded && defeated && !parent_died_of_signal {
                 out.push(Escape::ParentHandledSignal {
                     parent: parent.map_or(p.ppid, |pp| pp.pid),
@@ -486,7 +466,7 @@ pub(crate) fn escapes(
                 out.push(Escape::ExceptionPath {
                     agent_status: status.clone(),
                 });
-            } else if cx.plan.opening_signal() == Some(crate::kill::Signal::Kill)
+            } else if cx.plan.opening_signal() == Some(Signal::Kill)
                 && !cx.plan.targets_group()
                 && p.pgid == agent_group
             {
@@ -503,15 +483,7 @@ pub(crate) fn escapes(
         if (direct || forwarded) && s == signal {
             continue;
         }
-        if p.ignores(s) {
-            out.push(Escape::SignalIgnored {
-                signal: signal_name(s),
-            });
-        } else if p.blocks(s) {
-            out.push(Escape::SignalBlocked {
-                signal: signal_name(s),
-            });
-        }
+        out.extend(refusal(p, s));
     }
 
     let respawned = out.iter().any(|e| matches!(e, Escape::Respawned { .. }));
@@ -519,6 +491,17 @@ pub(crate) fn escapes(
         out.push(Escape::ParentSurvived { parent: p.ppid });
     }
     out
+}
+
+/// How `p` refuses `signal` whoever sends it: it ignores it, or it blocks it.
+fn refusal(p: &ProcessInfo, signal: Signal) -> Option<Escape> {
+    if p.ignores(signal.as_raw()) {
+        Some(Escape::SignalIgnored { signal })
+    } else if p.blocks(signal.as_raw()) {
+        Some(Escape::SignalBlocked { signal })
+    } else {
+        None
+    }
 }
 
 /// Which common cleanups would have missed this survivor.
@@ -600,6 +583,82 @@ mod tests {
         Context::new(plan, agent, before, alive, SENTINEL, None, HashMap::new())
     }
 
+    /// One of each escape.
+    fn every_escape() -> Vec<Escape> {
+        let status = || "exit status 1".to_string();
+        vec![
+            Escape::NoCleanup,
+            Escape::ExceptionPath {
+                agent_status: status(),
+            },
+            Escape::UngroupedSigkill,
+            Escape::ShellTrue { shell_pid: 2 },
+            Escape::SlowShutdown { ports: vec![80] },
+            Escape::NewSession,
+            Escape::NewProcessGroup,
+            Escape::Daemonized,
+            Escape::SignalIgnored {
+                signal: Signal::Term,
+            },
+            Escape::SignalCaught {
+                signal: Signal::Term,
+            },
+            Escape::Stopped,
+            Escape::SignalBlocked {
+                signal: Signal::Term,
+            },
+            Escape::SignalPending {
+                signal: Signal::Term,
+            },
+            Escape::ParentHandledSignal {
+                parent: 2,
+                parent_exit: None,
+            },
+            Escape::Zombie { parent: 2 },
+            Escape::EnvironmentScrubbed,
+            Escape::Respawned { parent: 2 },
+            Escape::ContainerInit,
+            Escape::ParentSurvived { parent: 2 },
+            Escape::ParentDied { parent: 2 },
+            Escape::LauncherExited {
+                agent_status: status(),
+            },
+            Escape::StdinEofIgnored,
+        ]
+    }
+
+    #[test]
+    fn each_escape_names_its_cause_exactly_when_it_is_one() {
+        let mut causes = Vec::new();
+        for e in every_escape() {
+            let text = e.to_string();
+            match e.cause() {
+                Some(n) => {
+                    assert!(text.ends_with(&format!("(cause {n})")), "{e:?}: {text}");
+                    causes.push(n);
+                }
+                None => assert!(!text.contains("(cause"), "{e:?}: {text}"),
+            }
+            assert!(!e.hint().is_empty());
+        }
+        assert_eq!(causes, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_signal_escape_names_the_signal_in_text_and_json() {
+        let e = Escape::SignalIgnored {
+            signal: Signal::Hup,
+        };
+        assert_eq!(
+            e.to_string(),
+            "SIGHUP ignored (SigIgn): no SIGHUP, sent by the plan or forwarded by a parent's cleanup, stops it"
+        );
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"kind": "signal_ignored", "signal": "SIGHUP"})
+        );
+    }
+
     #[test]
     fn a_child_of_a_killed_shell_is_shell_true() {
         let agent = proc(11, SENTINEL, 11, SENTINEL, "sh");
@@ -665,7 +724,12 @@ mod tests {
         let mut agent = proc(11, SENTINEL, 11, SENTINEL, "sigterm-ignorer");
         agent.sig_ignored = 1 << (libc::SIGTERM - 1);
         let (got, missed) = lone_agent(&agent, &KillPlan::sigterm());
-        assert_eq!(got, [Escape::SignalIgnored { signal: "SIGTERM" }]);
+        assert_eq!(
+            got,
+            [Escape::SignalIgnored {
+                signal: Signal::Term
+            }]
+        );
         assert_eq!(missed, [Cleanup::SigtermCleanup]);
     }
 
@@ -752,7 +816,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                Escape::SignalIgnored { signal: "SIGTERM" },
+                Escape::SignalIgnored {
+                    signal: Signal::Term
+                },
                 Escape::ParentHandledSignal {
                     parent: 11,
                     parent_exit: Some("exit status 0".into())
@@ -782,7 +848,9 @@ mod tests {
             got,
             [
                 Escape::NoCleanup,
-                Escape::SignalIgnored { signal: "SIGTERM" }
+                Escape::SignalIgnored {
+                    signal: Signal::Term
+                }
             ]
         );
         // Under SIGKILL of the agent alone, cause 3 decides.
@@ -797,7 +865,9 @@ mod tests {
             got,
             [
                 Escape::UngroupedSigkill,
-                Escape::SignalIgnored { signal: "SIGTERM" }
+                Escape::SignalIgnored {
+                    signal: Signal::Term
+                }
             ]
         );
     }
@@ -813,7 +883,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                Escape::SignalIgnored { signal: "SIGTERM" },
+                Escape::SignalIgnored {
+                    signal: Signal::Term
+                },
                 Escape::ParentHandledSignal {
                     parent: 11,
                     parent_exit: Some("exit status 0".into())
@@ -833,7 +905,9 @@ mod tests {
             got,
             [
                 Escape::ShellTrue { shell_pid: 11 },
-                Escape::SignalIgnored { signal: "SIGTERM" }
+                Escape::SignalIgnored {
+                    signal: Signal::Term
+                }
             ]
         );
     }
@@ -850,7 +924,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                Escape::SignalIgnored { signal: "SIGTERM" },
+                Escape::SignalIgnored {
+                    signal: Signal::Term
+                },
                 Escape::ParentSurvived { parent: 11 }
             ]
         );
@@ -869,7 +945,9 @@ mod tests {
             got,
             [
                 Escape::Stopped,
-                Escape::SignalPending { signal: "SIGTERM" },
+                Escape::SignalPending {
+                    signal: Signal::Term
+                },
                 Escape::ParentHandledSignal {
                     parent: 11,
                     parent_exit: Some("exit status 0".into())
@@ -885,8 +963,12 @@ mod tests {
         assert_eq!(
             got,
             [
-                Escape::SignalPending { signal: "SIGTERM" },
-                Escape::SignalBlocked { signal: "SIGTERM" },
+                Escape::SignalPending {
+                    signal: Signal::Term
+                },
+                Escape::SignalBlocked {
+                    signal: Signal::Term
+                },
                 Escape::ParentHandledSignal {
                     parent: 11,
                     parent_exit: Some("exit status 0".into())

@@ -18,8 +18,9 @@ use crate::time::Human;
 use crate::tracker::{Mailbox, Tracker};
 
 /// A signal the harness can send. Own type, so the public API does not expose a
-/// system-call crate's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// system-call crate's. It serializes as its conventional name (`"SIGTERM"`), as the
+/// report spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Signal {
     /// SIGHUP: the terminal closed.
@@ -87,6 +88,12 @@ pub fn signal_name(raw: i32) -> &'static str {
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl Serialize for Signal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -437,16 +444,55 @@ impl fmt::Display for KillPlan {
     }
 }
 
+/// Who a signal the plan sent went to. It serializes (and displays) as the report's
+/// word for it: `agent`, `group`, `member`, `launcher`, `pid1`, `forwarded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Recipient {
+    /// The agent's pid.
+    Agent,
+    /// The agent's process group.
+    Group,
+    /// One member of the agent's group, signalled by itself: the agent was gone, so its
+    /// pid no longer pinned the group id.
+    Member,
+    /// The launcher between the sentinel and the agent ([`KillPlan::parent_death`]).
+    Launcher,
+    /// The container's PID 1 (the agent, or its init).
+    Pid1,
+    /// The agent's group, with a signal the caller passed on ([`SignalForwarder`]).
+    Forwarded,
+}
+
+impl Recipient {
+    /// The report's word for it: `agent`, `group`, `member`, `launcher`, `pid1`,
+    /// `forwarded`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recipient::Agent => "agent",
+            Recipient::Group => "group",
+            Recipient::Member => "member",
+            Recipient::Launcher => "launcher",
+            Recipient::Pid1 => "pid1",
+            Recipient::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl fmt::Display for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A signal the plan sent, as it happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SentSignal {
-    /// `SIGTERM`, …
-    pub signal: &'static str,
-    /// `agent`, `group`, `member` (a group member signalled one by one), `launcher`
-    /// (the agent's parent, [`KillPlan::parent_death`]), `pid1` (the container's
-    /// init), or `forwarded` (a signal the caller passed on to the agent's group, see
-    /// [`SignalForwarder`]).
-    pub target: &'static str,
+    /// The signal.
+    pub signal: Signal,
+    /// Who it went to.
+    pub target: Recipient,
     /// The pid (or process group id) it went to.
     pub to: i32,
     /// Milliseconds since the scenario started.
@@ -584,12 +630,16 @@ pub(crate) fn execute(
         ..PlanRecord::default()
     };
     // In container mode the sentinel's child, which the pid plans reach, is PID 1.
-    let pid_label = if container { "pid1" } else { "agent" };
+    let pid_label = if container {
+        Recipient::Pid1
+    } else {
+        Recipient::Agent
+    };
     match plan.plan {
         Plan::Once { signal, target } => {
             let label = match target {
                 Target::Agent => pid_label,
-                Target::Group => "group",
+                Target::Group => Recipient::Group,
             };
             send(sentinel, tracker, agent, signal, target, label, &mut record);
         }
@@ -600,7 +650,7 @@ pub(crate) fn execute(
             agent,
             Signal::Kill,
             Target::Agent,
-            "launcher",
+            Recipient::Launcher,
             &mut record,
         ),
         Plan::TermThenKill { grace } | Plan::ContainerStop { grace } => {
@@ -636,7 +686,7 @@ fn sigkill_after(
     sentinel: &SentinelHandle,
     tracker: &Tracker,
     agent: i32,
-    label: &'static str,
+    label: Recipient,
     record: &mut PlanRecord,
 ) {
     let exited = tracker
@@ -663,7 +713,7 @@ fn sigkill_after(
     record.agent_needed_sigkill = record
         .sent
         .last()
-        .is_some_and(|s| s.signal == "SIGKILL" && s.delivered);
+        .is_some_and(|s| s.signal == Signal::Kill && s.delivered);
 }
 
 /// Waits for the agent to exit by itself, up to the exit timeout, passing on every
@@ -692,7 +742,7 @@ fn wait_for_own_exit(
                 agent,
                 signal,
                 Target::Group,
-                "forwarded",
+                Recipient::Forwarded,
                 record,
             );
         }
@@ -712,7 +762,7 @@ fn send(
     agent: i32,
     signal: Signal,
     target: Target,
-    label: &'static str,
+    label: Recipient,
     record: &mut PlanRecord,
 ) {
     // Every command gets exactly one `Signalled` reply: wait for the next one.
@@ -733,7 +783,7 @@ fn send(
     drop(state);
     let at_ms = sent.at.as_secs_f64() * 1000.0;
     record.sent.push(SentSignal {
-        signal: signal.name(),
+        signal,
         target: label,
         to: sent.target,
         at_ms,
@@ -748,8 +798,8 @@ fn send(
         {
             let delivered = signal_verified(&member, sentinel.pid(), signal);
             record.sent.push(SentSignal {
-                signal: signal.name(),
-                target: "member",
+                signal,
+                target: Recipient::Member,
                 to: member.pid,
                 at_ms: tracker.clock.now().as_secs_f64() * 1000.0,
                 delivered,

@@ -92,7 +92,9 @@ pub use exit_status::ExitStatus;
 pub use files::FileChange;
 pub use fixture::{fixture_dir, ExampleAgent, Fixture};
 pub use free_port::{free_port, try_free_port};
-pub use kill::{signal_name, KillPlan, PlanRecord, SentSignal, Signal, SignalForwarder, Target};
+pub use kill::{
+    signal_name, KillPlan, PlanRecord, Recipient, SentSignal, Signal, SignalForwarder, Target,
+};
 pub use outcome::{Failure, FailureReason, Outcome};
 pub use output::OutputTail;
 pub use pipes::Stream;

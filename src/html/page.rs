@@ -140,13 +140,13 @@ fn facts(page: &mut String, report: &Report) {
         .map(|s| {
             format!(
                 "{} to {} {} at {}{}",
-                esc(s.signal),
-                esc(s.target),
+                esc(s.signal.name()),
+                esc(s.target.name()),
                 s.to.abs(),
                 at(s.at_ms),
                 match (s.delivered, s.target) {
                     (true, _) => "",
-                    (false, "group") =>
+                    (false, crate::kill::Recipient::Group) =>
                         " <span class=\"muted\">(no process left in that group)</span>",
                     (false, _) => " <span class=\"muted\">(already gone)</span>",
                 }

@@ -91,7 +91,9 @@ mod tests {
             "shell=True"
         );
         assert_eq!(
-            escape_name(&Escape::SignalIgnored { signal: "SIGTERM" }),
+            escape_name(&Escape::SignalIgnored {
+                signal: crate::Signal::Term
+            }),
             "SIGTERM ignored (SigIgn)"
         );
         assert_eq!(

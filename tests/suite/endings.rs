@@ -31,7 +31,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use orphan_check::{Error, Escape, Fixture, KillPlan, Ready, Scenario};
+use orphan_check::{Error, Escape, Fixture, KillPlan, Ready, Recipient, Scenario, Signal};
 use rstest::rstest;
 
 use crate::common::{run_with_port, survivor_names, DEADLINE};
@@ -62,7 +62,7 @@ fn parent_death(#[case] fixture: Fixture, #[case] args: &[&str], #[case] expecte
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(
         (sent[0].signal, sent[0].target, sent[0].to),
-        ("SIGKILL", "launcher", launcher)
+        (Signal::Kill, Recipient::Launcher, launcher)
     );
     assert_eq!(survivor_names(&outcome), expected, "{}", outcome.report());
     assert_eq!(

@@ -175,6 +175,10 @@ fn zero_and_absurd_deadlines_are_rejected_before_anything_starts() {
             "Ready::after",
             Box::new(|s| s.ready_when(Ready::after(Duration::from_secs(20)))),
         ),
+        (
+            "verdict_deadline",
+            Box::new(|s| s.verdict_deadline(Duration::from_secs(7200))),
+        ),
     ];
     for (what, build) in cases {
         let err = run_tagged(Fixture::Listener.command(), build);
@@ -187,16 +191,14 @@ fn zero_and_absurd_deadlines_are_rejected_before_anything_starts() {
 }
 
 #[test]
-fn a_zero_verdict_deadline_is_a_failure_that_says_so() {
+fn a_verdict_deadline_over_the_cap_is_a_failure_that_says_so() {
     let outcome = Scenario::new(Fixture::Listener.command())
         .ready_when(Ready::stdout_line("ready"))
         .run()
         .unwrap();
-    let failure = outcome.check_no_survivors(Duration::ZERO).unwrap_err();
-    assert_eq!(
-        failure.reason,
-        FailureReason::InvalidDeadline(Duration::ZERO)
-    );
+    let two_hours = Duration::from_secs(7200);
+    let failure = outcome.check_no_survivors(two_hours).unwrap_err();
+    assert_eq!(failure.reason, FailureReason::InvalidDeadline(two_hours));
     assert!(
         failure.to_string().contains("invalid deadline"),
         "{failure}"

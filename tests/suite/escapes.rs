@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use orphan_check::{
     free_port, Cleanup, Escape, ExampleAgent, FailureReason, Fixture, KillPlan, Ready, Scenario,
-    Survivor,
+    Signal, Survivor,
 };
 
 use crate::common::{expect_held_at_ready, fixture, DEADLINE};
@@ -316,7 +316,7 @@ fn the_timeline_records_every_process_and_how_it_ended() {
     assert!(child.survived);
     // The grace was not needed: SIGTERM was delivered, and a SIGKILL, if the harness
     // sent one before it saw the exit (a starved reader thread), reached nobody.
-    assert!(report.signals[0].delivered && report.signals[0].signal == "SIGTERM");
+    assert!(report.signals[0].delivered && report.signals[0].signal == Signal::Term);
     assert!(!report.agent_needed_sigkill);
     assert!(
         report.signals[1..].iter().all(|s| !s.delivered),
@@ -370,7 +370,9 @@ fn a_sigterm_forwarded_by_the_agent_to_a_server_that_ignores_it() {
     assert_eq!(
         s[0].escapes,
         [
-            Escape::SignalIgnored { signal: "SIGTERM" },
+            Escape::SignalIgnored {
+                signal: Signal::Term
+            },
             Escape::ParentHandledSignal {
                 parent: o.agent_pid(),
                 parent_exit: Some("exit status 143".into())
@@ -434,7 +436,9 @@ fn a_wrapper_that_forwards_sigterm_and_waits_keeps_a_child_that_ignores_it() {
     let wrapper = s.iter().find(|s| s.pid() == o.agent_pid()).unwrap();
     assert_eq!(
         wrapper.escapes,
-        [Escape::SignalCaught { signal: "SIGTERM" }],
+        [Escape::SignalCaught {
+            signal: Signal::Term
+        }],
         "{}",
         o.report()
     );
@@ -442,7 +446,9 @@ fn a_wrapper_that_forwards_sigterm_and_waits_keeps_a_child_that_ignores_it() {
     assert_eq!(
         child.escapes,
         [
-            Escape::SignalIgnored { signal: "SIGTERM" },
+            Escape::SignalIgnored {
+                signal: Signal::Term
+            },
             Escape::ParentSurvived {
                 parent: o.agent_pid()
             }
@@ -481,7 +487,9 @@ fn a_shell_trap_that_forwards_sigterm_to_a_child_that_ignores_it() {
     assert_eq!(
         s[0].escapes,
         [
-            Escape::SignalIgnored { signal: "SIGTERM" },
+            Escape::SignalIgnored {
+                signal: Signal::Term
+            },
             Escape::ParentHandledSignal {
                 parent: o.agent_pid(),
                 parent_exit: Some("exit status 0".into())
@@ -501,7 +509,9 @@ fn a_shell_trap_that_forwards_sigterm_to_a_child_that_ignores_it() {
             Escape::ShellTrue {
                 shell_pid: o.agent_pid()
             },
-            Escape::SignalIgnored { signal: "SIGTERM" }
+            Escape::SignalIgnored {
+                signal: Signal::Term
+            }
         ],
         "{}",
         o.report()
@@ -519,7 +529,9 @@ fn a_child_that_ignores_sigterm_under_sigkill_is_cause_3_first() {
         s[0].escapes,
         [
             Escape::UngroupedSigkill,
-            Escape::SignalIgnored { signal: "SIGTERM" }
+            Escape::SignalIgnored {
+                signal: Signal::Term
+            }
         ],
         "{}",
         o.report()

@@ -28,8 +28,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use orphan_check::{
-    Error, Escape, ExampleAgent, FailureReason, Fixture, KillPlan, Ready, Scenario, Signal,
-    SignalForwarder, Stdin, Stream, Verdict,
+    Error, Escape, ExampleAgent, FailureReason, Fixture, KillPlan, Ready, Recipient, Scenario,
+    Signal, SignalForwarder, Stdin, Stream, Verdict,
 };
 
 use crate::common::{pids_with_env, run_with_port, tag, DEADLINE};
@@ -192,7 +192,7 @@ fn own_exit_a_signal_forwarded_before_the_start_reaches_the_agent() {
         report
             .signals
             .iter()
-            .any(|s| s.target == "forwarded" && s.signal == "SIGTERM" && s.delivered),
+            .any(|s| s.target == Recipient::Forwarded && s.signal == Signal::Term && s.delivered),
         "{report}"
     );
     outcome.assert_no_survivors(DEADLINE);
@@ -298,7 +298,7 @@ fn launcher_nohup_kill_group_reaches_the_server_member_by_member() {
         report
             .signals
             .iter()
-            .any(|s| s.target == "member" && s.delivered),
+            .any(|s| s.target == Recipient::Member && s.delivered),
         "{report}"
     );
 }
@@ -308,8 +308,9 @@ fn launcher_nohup_hup_group_leaves_the_server_that_ignores_sighup() {
     let outcome = launcher(nohup_launcher, KillPlan::sighup_group());
     let s = left_by_launcher(&outcome, "exit status 0");
     assert!(
-        s.escapes
-            .contains(&Escape::SignalIgnored { signal: "SIGHUP" }),
+        s.escapes.contains(&Escape::SignalIgnored {
+            signal: Signal::Hup
+        }),
         "{:?}",
         s.escapes
     );

@@ -1,5 +1,6 @@
-//! What the command line writes besides the library's report: colour, a progress bar,
-//! JUnit XML, and files.
+//! What the command line writes besides the library's report: whether the report gets
+//! colour (the report styles its own status words), a progress bar, JUnit XML, and
+//! files.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -20,35 +21,20 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-const RED: &str = "\x1b[1;31m";
-const GREEN: &str = "\x1b[1;32m";
-const RESET: &str = "\x1b[0m";
-
-/// The report text with its status words coloured: `SURVIVED`, `PORT HELD`, `LEAK`,
-/// `ZOMBIE` red, `CLEAN` green.
-pub fn colourize(text: &str) -> String {
-    let mut out = text.to_string();
-    for (word, colour) in [
-        ("SURVIVED", RED),
-        ("PORT HELD", RED),
-        ("ZOMBIE", RED),
-        ("LEAK", RED),
-        ("DID NOT FINISH", RED),
-        ("CLEAN", GREEN),
-    ] {
-        out = out.replace(word, &format!("{colour}{word}{RESET}"));
+/// The report's text, its status words coloured when `colour` is on. The report styles
+/// the words it writes itself as it writes them, so the agent's captured output and the
+/// command lines are never coloured, whatever words they contain.
+pub fn report_text(report: &Report, colour: bool) -> String {
+    if colour {
+        report.coloured().to_string()
+    } else {
+        report.to_string()
     }
-    out
 }
 
-/// Writes `text` to stderr, coloured when [`colour_stderr`] says so.
+/// Writes the report to stderr, coloured when [`colour_stderr`] says so.
 pub fn print_report(report: &Report) {
-    let text = report.to_string();
-    let text = if colour_stderr() {
-        colourize(&text)
-    } else {
-        text
-    };
+    let text = report_text(report, colour_stderr());
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
@@ -217,12 +203,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn colour_wraps_only_the_status_words() {
-        let got = colourize("orphan-check: LEAK\n  SURVIVED 12\n  PORT HELD 80\n");
-        assert!(got.contains("\x1b[1;31mSURVIVED\x1b[0m 12"));
-        assert!(got.contains("\x1b[1;31mPORT HELD\x1b[0m"));
-        assert_eq!(colourize("plain"), "plain");
-        assert!(colourize("CLEAN").starts_with(GREEN));
+    fn colour_never_reaches_into_the_agent_output() {
+        // The agent prints the report's own status words: only the report's are coloured.
+        let mut agent = std::process::Command::new("sh");
+        agent.args([
+            "-c",
+            "echo 'LEAK CLEAN SURVIVED PORT HELD ZOMBIE DID NOT FINISH'; echo ready; exec sleep 60",
+        ]);
+        let outcome = orphan_check::Scenario::new(agent)
+            .ready_when(orphan_check::Ready::stdout_line("ready"))
+            .kill(orphan_check::KillPlan::sigterm())
+            .run()
+            .expect("the scenario runs");
+        outcome.assert_no_survivors(std::time::Duration::from_secs(5));
+        let text = report_text(&outcome.report(), true);
+        let headline = text.lines().next().unwrap_or_default();
+        assert!(
+            headline.contains("\u{1b}["),
+            "the verdict is coloured: {text}"
+        );
+        let captured: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("| "))
+            .collect();
+        assert!(
+            captured.iter().any(|l| l.contains("LEAK CLEAN SURVIVED")),
+            "{text}"
+        );
+        for line in captured {
+            assert!(
+                !line.contains('\u{1b}'),
+                "coloured inside the output: {line:?}"
+            );
+        }
+        assert_eq!(
+            report_text(&outcome.report(), false),
+            outcome.report().to_string()
+        );
     }
 
     /// One element of a parsed document: its name, its attributes and its text, with
