@@ -16,8 +16,9 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::kill::{KillPlan, Signal};
+use crate::kill::KillPlan;
 use crate::procs::ProcessInfo;
+use crate::signal::Signal;
 
 /// One way a survivor escaped cleanup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::kill::signal_name;
+use crate::signal::signal_name;
 
 /// How a process ended: its exit code, or the signal that killed it. `Display` reads the
 /// way a shell says it: "exit status 0", "killed by SIGTERM".

@@ -72,13 +72,13 @@ mod netlink;
 mod outcome;
 mod output;
 mod pipes;
-mod plan_name;
 mod ports;
 mod procs;
 mod ready;
 mod report;
 mod scenario;
 mod sentinel;
+mod signal;
 pub mod sweep;
 pub mod time;
 mod touch;
@@ -92,13 +92,10 @@ pub use exit_status::ExitStatus;
 pub use files::FileChange;
 pub use fixture::{fixture_dir, ExampleAgent, Fixture};
 pub use free_port::{free_port, try_free_port};
-pub use kill::{
-    signal_name, KillPlan, PlanRecord, Recipient, SentSignal, Signal, SignalForwarder, Target,
-};
+pub use kill::{KillPlan, ParsePlanError, PlanRecord, SentSignal, SignalForwarder};
 pub use outcome::{Failure, FailureReason, Outcome};
 pub use output::OutputTail;
 pub use pipes::Stream;
-pub use plan_name::ParsePlanError;
 pub use ports::{PortAtReady, PortHolder, PortVerdict};
 pub use procs::ProcessInfo;
 pub use ready::Ready;
@@ -108,6 +105,7 @@ pub use report::{
 };
 pub use scenario::{Scenario, Stdin};
 pub use sentinel::SentinelStart;
+pub use signal::{signal_name, Recipient, Signal, Target};
 pub use touch::{TouchMode, TouchRecord, TOUCH_LINE};
 
 /// The environment variable every agent gets: `ORPHAN_CHECK_RUN=<unique id>`.

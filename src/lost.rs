@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::cgroup::ScenarioCgroup;
-use crate::kill::{pidfd, signal_checked, Signal};
+use crate::kill::{pidfd, signal_checked};
 use crate::procs::ProcessInfo;
+use crate::signal::Signal;
 use crate::sweep::{ancestors_and_self, marked, of_run, run_marker};
 
 /// The processes of the run that are alive now, found without the sentinel: the

@@ -130,7 +130,7 @@ impl AgentExit {
             at_ms,
             how: crate::exit_status::describe_status(status),
             code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-            signal: signalled.then(|| crate::kill::signal_name(libc::WTERMSIG(status))),
+            signal: signalled.then(|| crate::signal::signal_name(libc::WTERMSIG(status))),
             signal_number: signalled.then(|| libc::WTERMSIG(status)),
             before_ready,
         }

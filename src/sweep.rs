@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use crate::kill::{signal_checked, Signal};
+use crate::kill::signal_checked;
 use crate::procs::ProcessInfo;
+use crate::signal::Signal;
 
 /// A cgroup this young may belong to a scenario that is starting right now.
 const CGROUP_MIN_AGE: Duration = Duration::from_secs(10);

@@ -88,7 +88,7 @@ pub(crate) struct State {
     /// wrote it (output is always drained before the events of the same wake-up).
     pub ready_line_after_agent_exit: bool,
     /// Signals handed over by a [`SignalForwarder`](crate::SignalForwarder), not yet sent.
-    pub forward: Vec<crate::kill::Signal>,
+    pub forward: Vec<crate::signal::Signal>,
 }
 
 impl State {
@@ -104,7 +104,7 @@ impl State {
 pub(crate) struct Mailbox(Arc<(Mutex<State>, Condvar)>);
 
 impl Mailbox {
-    pub(crate) fn post(&self, signal: crate::kill::Signal) {
+    pub(crate) fn post(&self, signal: crate::signal::Signal) {
         let (lock, cvar) = &*self.0;
         lock.lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -146,7 +146,7 @@ fn facts(page: &mut String, report: &Report) {
                 at(s.at_ms),
                 match (s.delivered, s.target) {
                     (true, _) => "",
-                    (false, crate::kill::Recipient::Group) =>
+                    (false, crate::signal::Recipient::Group) =>
                         " <span class=\"muted\">(no process left in that group)</span>",
                     (false, _) => " <span class=\"muted\">(already gone)</span>",
                 }

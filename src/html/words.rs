@@ -92,7 +92,7 @@ mod tests {
         );
         assert_eq!(
             escape_name(&Escape::SignalIgnored {
-                signal: crate::Signal::Term
+                signal: crate::signal::Signal::Term
             }),
             "SIGTERM ignored (SigIgn)"
         );

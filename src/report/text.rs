@@ -6,8 +6,8 @@ use std::fmt;
 use super::style::Palette;
 use super::tree::short_command;
 use super::{Report, Verdict};
-use crate::kill::Recipient;
 use crate::ports::PortAtReady;
+use crate::signal::Recipient;
 
 impl Report {
     /// The text form with its status words in colour (ANSI escape codes): the verdict

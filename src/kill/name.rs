@@ -4,7 +4,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::kill::{KillPlan, Signal, Target};
+use super::KillPlan;
+use crate::signal::{Signal, Target};
 use crate::time::parse_duration;
 
 /// Why a plan name was refused; `Display` is a message for people.
