@@ -330,30 +330,6 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
-    /// The report as one self-contained HTML page, a picture of the run for a CI
-    /// artifact: every process on a time axis from its first sighting to its exit, the
-    /// readiness and kill moments, each watched port's interval held, survivors in red
-    /// with their escape and hint. No script and no external asset: the page's own
-    /// content security policy forbids both.
-    ///
-    /// ```
-    /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
-    /// use std::time::Duration;
-    ///
-    /// let outcome = Scenario::new(Fixture::ShellForkTree.command())
-    ///     .ready_when(Ready::stdout_line("ready"))
-    ///     .kill(KillPlan::sigterm())
-    ///     .run()?;
-    /// outcome.survivors_after(Duration::from_millis(300));
-    /// let page = outcome.report().to_html();
-    /// assert!(page.starts_with("<!DOCTYPE html>"));
-    /// assert!(page.contains(r#"data-verdict="leak""#));
-    /// # Ok::<(), orphan_check::Error>(())
-    /// ```
-    pub fn to_html(&self) -> String {
-        crate::html::render(self)
-    }
-
     /// True for every verdict but clean (a leak, lost track, an agent that did not
     /// finish): each fails.
     pub fn is_leak(&self) -> bool {

@@ -10,7 +10,9 @@
 //!
 //! One file per part of the page, in the order it is drawn:
 //!
-//! - `page`: the shell (head, policy, footer), the verdict banner and the facts;
+//! - `page`: [`Report::to_html`] (defined here, on the page's side, so that the report
+//!   never imports its page), the shell (head, policy, footer), the verdict banner and
+//!   the facts;
 //! - `timeline`: the timeline section, its marker lines and the overlay, on the time
 //!   axis of `axis`, its rows in the order of the tree (`tree`), each drawn by `rows`;
 //! - `evidence`: the survivor cards, the files, the agent's output, the JSON;
@@ -18,6 +20,7 @@
 //!   `style` (the CSS and the row heights it repeats), which every part uses.
 //!
 //! [`Report`]: crate::Report
+//! [`Report::to_html`]: crate::Report::to_html
 
 mod axis;
 mod escape;
@@ -28,5 +31,3 @@ mod style;
 mod timeline;
 mod tree;
 mod words;
-
-pub(crate) use page::render;

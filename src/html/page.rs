@@ -10,8 +10,34 @@ use super::timeline::timeline;
 use super::words::{at, duration};
 use crate::report::{truncate, Report, Verdict};
 
+impl Report {
+    /// The report as one self-contained HTML page, a picture of the run for a CI
+    /// artifact: every process on a time axis from its first sighting to its exit, the
+    /// readiness and kill moments, each watched port's interval held, survivors in red
+    /// with their escape and hint. No script and no external asset: the page's own
+    /// content security policy forbids both.
+    ///
+    /// ```
+    /// use orphan_check::{Fixture, KillPlan, Ready, Scenario};
+    /// use std::time::Duration;
+    ///
+    /// let outcome = Scenario::new(Fixture::ShellForkTree.command())
+    ///     .ready_when(Ready::stdout_line("ready"))
+    ///     .kill(KillPlan::sigterm())
+    ///     .run()?;
+    /// outcome.survivors_after(Duration::from_millis(300));
+    /// let page = outcome.report().to_html();
+    /// assert!(page.starts_with("<!DOCTYPE html>"));
+    /// assert!(page.contains(r#"data-verdict="leak""#));
+    /// # Ok::<(), orphan_check::Error>(())
+    /// ```
+    pub fn to_html(&self) -> String {
+        render(self)
+    }
+}
+
 /// Renders the page.
-pub(crate) fn render(report: &Report) -> String {
+fn render(report: &Report) -> String {
     let mut page = String::with_capacity(64 * 1024);
     let verdict = match report.verdict {
         Verdict::Clean => "clean",
