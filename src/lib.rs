@@ -76,6 +76,7 @@ mod ports;
 mod procs;
 mod ready;
 mod report;
+mod run;
 mod scenario;
 mod sentinel;
 mod signal;

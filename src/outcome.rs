@@ -13,11 +13,16 @@
 //! sentinel and removes the cgroup. It never panics, and blocks at most 10 s in all
 //! (one deadline for every step; a sentinel still busy then is reaped in the background).
 //!
-//! The parts: this file holds what the outcome is made of and its plain accessors;
+//! The parts: this file holds what the outcome is made of (the recorded [`Run`] of
+//! `run.rs`, what stays open, what looks learnt) and its plain accessors;
 //! `verdicts.rs` the verdicts and their assertions, `look.rs` one look at the tree, the
 //! watched ports and the watched directories (what verdicts and the report are made
 //! from), `failure.rs` the failure a verdict returns. The report itself is built in
-//! [`crate::report`] from a borrowed view of the outcome.
+//! [`crate::report`] from a borrowed view of the outcome: the run, the tracker's record
+//! and one look's parts, none of them the outcome's own types, so the report does not
+//! import the outcome.
+//!
+//! [`Run`]: crate::run::Run
 
 mod failure;
 mod look;
@@ -35,58 +40,15 @@ use std::time::{Duration, Instant};
 use crate::cgroup::ScenarioCgroup;
 use crate::container::{self, ContainerReport, NamespaceWatch};
 use crate::files::DirWatch;
-use crate::kill::{KillPlan, PlanRecord};
+use crate::kill::PlanRecord;
 use crate::output::OutputTail;
 use crate::pipes::AgentPipes;
 use crate::ports::PortAtReady;
 use crate::procs::ProcessInfo;
 use crate::report::{self, AgentExit, Cost, Evidence, Report};
-use crate::scenario::WrapperRole;
+use crate::run::{ReadyBy, Run, WrapperRole};
 use crate::sentinel::SentinelHandle;
-use crate::touch::TouchRecord;
 use crate::tracker::Tracker;
-
-/// The run up to the kill, as [`Scenario::run`](crate::Scenario::run) recorded it;
-/// nothing in it changes afterwards.
-pub(crate) struct Run {
-    /// The agent's command line, as a person would type it.
-    pub command: String,
-    pub run_id: String,
-    pub plan: KillPlan,
-    /// The readiness condition, as the report states it.
-    pub ready: String,
-    /// How readiness was decided, to tell whether the agent exited before it.
-    pub ready_by: ReadyBy,
-    /// Watched ports (a readiness port included).
-    pub watched_ports: Vec<u16>,
-    /// The agent (read once it was ready; as started when it was gone by then).
-    pub agent: ProcessInfo,
-    /// The sentinel's child, which the plans signal: the agent itself, or the launcher
-    /// (parent-death) or init (`Scenario::init`) started in its place.
-    pub top: ProcessInfo,
-    pub wrapper: Option<WrapperRole>,
-    pub container: bool,
-    pub touched: Option<TouchRecord>,
-    pub ready_at: Duration,
-    pub kill_after: Duration,
-    pub kill_started_at: Duration,
-    /// When the plan finished (for [`KillPlan::own_exit`], the agent's reap): every
-    /// deadline counts from here.
-    pub killed_at: Duration,
-    pub before_kill: Vec<ProcessInfo>,
-    /// How many of `before_kill` were seen at readiness (the rest during the delay
-    /// before the kill).
-    pub seen_at_ready: usize,
-    /// Watched ports seen held before the kill, and when.
-    pub held_before_kill: Vec<(u16, Duration)>,
-    pub ports_at_ready: Vec<PortAtReady>,
-    pub plan_record: PlanRecord,
-    /// What the agent's stdin is, for the report: `null`, `pipe`, `inherited`.
-    pub stdin_mode: &'static str,
-    pub exit_timeout: Duration,
-    /// The deadline of the verdicts that take none.
-    pub verdict_deadline: Duration,
-}
 
 /// What the outcome holds open while it lives.
 pub(crate) struct Live {
@@ -100,17 +62,6 @@ pub(crate) struct Live {
     /// The harness's write end of the agent's stdin pipe, when still open.
     pub stdin: Option<OwnedFd>,
     pub pipes: AgentPipes,
-}
-
-/// How readiness was decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReadyBy {
-    /// No condition: ready at the agent's exec, which comes before any exit.
-    Exec,
-    /// A stdout line, which the tracker orders against the agent's exit.
-    Line,
-    /// A condition the harness polled (port, file, delay): ready when it saw it.
-    Poll,
 }
 
 /// What the harness has learnt since the kill that a later look cannot learn again.
@@ -198,7 +149,7 @@ impl Outcome {
         }
     }
 
-    /// True when the plan was [`KillPlan::own_exit`] and the agent did not exit within
+    /// True when the plan was [`KillPlan::own_exit`](crate::KillPlan::own_exit) and the agent did not exit within
     /// the exit timeout (its tree was killed).
     pub fn did_not_finish(&self) -> bool {
         self.run.plan_record.did_not_finish
@@ -209,7 +160,7 @@ impl Outcome {
         self.run.agent.pid
     }
 
-    /// The launcher's pid, when the plan is [`KillPlan::parent_death`]: the agent's
+    /// The launcher's pid, when the plan is [`KillPlan::parent_death`](crate::KillPlan::parent_death): the agent's
     /// parent, which the plan SIGKILLed.
     pub fn launcher_pid(&self) -> Option<i32> {
         (self.run.wrapper == Some(WrapperRole::Launcher)).then_some(self.run.top.pid)
@@ -340,7 +291,9 @@ impl Outcome {
             seen: &observed.seen,
             cleanup_started: observed.cleanup_started,
             deadline: observed.deadline,
-            look,
+            survivors: look.survivors,
+            ports: look.ports,
+            files: look.files,
             container,
             cost,
             cgroup: self.live.cgroup.is_some(),

@@ -65,24 +65,6 @@ pub struct Scenario {
 /// The default of [`Scenario::verdict_deadline`].
 const DEFAULT_VERDICT_DEADLINE: Duration = Duration::from_secs(5);
 
-/// The process the harness puts between the sentinel and the agent, when there is one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WrapperRole {
-    /// The launcher [`KillPlan::parent_death`] kills.
-    Launcher,
-    /// The container's init (`--init`: tini, dumb-init), PID 1 with the agent under it.
-    Init,
-}
-
-impl WrapperRole {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            WrapperRole::Launcher => "launcher",
-            WrapperRole::Init => "init",
-        }
-    }
-}
-
 /// What the agent's stdin is.
 ///
 /// The default is [`Stdin::Null`], unless the plan closes stdin

@@ -1,4 +1,4 @@
-//! Building the report from what the outcome recorded and what one look saw.
+//! Building the report from what the run recorded and what one look saw.
 //!
 //! [`build`] is a plain function of its [`Evidence`]: it reads no process and waits for
 //! nothing, so the same evidence always gives the same report.
@@ -7,14 +7,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use super::{
-    AgentExit, Cost, ExitRecord, PlanSummary, Report, TimelineEntry, Verdict, WrapperSummary,
-    SCHEMA_VERSION,
+    AgentExit, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict,
+    WrapperSummary, SCHEMA_VERSION,
 };
 use crate::container::ContainerReport;
 use crate::exit_status::describe_status;
+use crate::files::FileChange;
 use crate::kill::KillPlan;
-use crate::outcome::{Look, Run};
+use crate::ports::PortVerdict;
 use crate::procs::ProcessInfo;
+use crate::run::Run;
 use crate::tracker::{Reaped, State};
 
 /// Largest number of processes listed in a report's timeline.
@@ -32,8 +34,11 @@ pub(crate) struct Evidence<'a> {
     pub cleanup_started: Option<Duration>,
     /// The deadline of the last survivor verdict asked.
     pub deadline: Option<Duration>,
-    /// Survivors, ports and files, as one look saw them.
-    pub look: Look,
+    /// The survivors (diagnosed), every watched port and the files written after the
+    /// kill, as one look saw them.
+    pub survivors: Vec<Survivor>,
+    pub ports: Vec<PortVerdict>,
+    pub files: Vec<FileChange>,
     pub container: Option<ContainerReport>,
     pub cost: Option<Cost>,
     /// Whether the scenario's cgroup was in use.
@@ -52,7 +57,9 @@ pub(crate) fn build(evidence: Evidence<'_>) -> Report {
         seen,
         cleanup_started,
         deadline,
-        look,
+        survivors,
+        ports,
+        files,
         container,
         cost,
         cgroup,
@@ -60,11 +67,9 @@ pub(crate) fn build(evidence: Evidence<'_>) -> Report {
         exited_before_ready,
     } = evidence;
     let stop_failed = container.as_ref().is_some_and(|c| c.stop_failed);
-    let leak = !look.survivors.is_empty()
-        || look.ports.iter().any(|p| !p.free)
-        || !look.files.is_empty()
-        || stop_failed;
-    let (timeline, timeline_omitted) = timeline(run, state, seen, &look, cleanup_started);
+    let leak =
+        !survivors.is_empty() || ports.iter().any(|p| !p.free) || !files.is_empty() || stop_failed;
+    let (timeline, timeline_omitted) = timeline(run, state, seen, &survivors, cleanup_started);
     let mut oracles = vec!["subreaper", "env-marker"];
     if cgroup {
         oracles.push("cgroup");
@@ -91,10 +96,10 @@ pub(crate) fn build(evidence: Evidence<'_>) -> Report {
         killed_ms: ms(run.killed_at),
         deadline_ms: deadline.map(|d| d.as_millis() as u64),
         oracles,
-        survivors: look.survivors,
-        ports: look.ports,
+        survivors,
+        ports,
         ports_at_ready: run.ports_at_ready.clone(),
-        files: look.files,
+        files,
         signals: run.plan_record.sent.clone(),
         agent_needed_sigkill: run.plan_record.agent_needed_sigkill,
         timeline,
@@ -150,7 +155,7 @@ fn timeline(
     run: &Run,
     state: &State,
     seen: &BTreeMap<(i32, u64), (ProcessInfo, Duration)>,
-    look: &Look,
+    survivors: &[Survivor],
     cleanup_started: Option<Duration>,
 ) -> (Vec<TimelineEntry>, usize) {
     // Indexes, so that a tree of thousands is reported in linear time.
@@ -158,8 +163,7 @@ fn timeline(
     for r in &state.reaped {
         reaped_by_pid.entry(r.pid).or_default().push(r);
     }
-    let survivor_ids: HashSet<(i32, u64)> = look
-        .survivors
+    let survivor_ids: HashSet<(i32, u64)> = survivors
         .iter()
         .map(|s| (s.process.pid, s.process.start_ticks))
         .collect();

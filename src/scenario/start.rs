@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::launch::{container_allowed, copy_command, launch_error, namespaces, resolve_program};
-use super::{Scenario, Stdin, WrapperRole};
+use super::{Scenario, Stdin};
 use crate::cgroup::{CgroupMode, ScenarioCgroup};
 use crate::error::Error;
 use crate::outcome::Outcome;
 use crate::pipes::{pipe_inode, AgentPipes};
 use crate::ports::{self, PortHolder};
 use crate::ready::Ready;
+use crate::run::WrapperRole;
 use crate::sentinel;
 use crate::tracker::{Clock, Tracker};
 use crate::RUN_ENV;

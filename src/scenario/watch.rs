@@ -5,15 +5,16 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{Scenario, Stdin, WrapperRole};
+use super::{Scenario, Stdin};
 use crate::cgroup::ScenarioCgroup;
 use crate::error::Error;
 use crate::kill::{self, Ending};
-use crate::outcome::{Live, Outcome, ReadyBy, Run};
+use crate::outcome::{Live, Outcome};
 use crate::pipes::AgentPipes;
 use crate::ports;
 use crate::procs;
 use crate::ready::{backoff, Ready};
+use crate::run::{ReadyBy, Run, WrapperRole};
 use crate::sentinel;
 use crate::touch::{self, TouchRecord};
 use crate::tracker::Tracker;
