@@ -5,8 +5,8 @@
 //! form: the verdict and the facts of the run, a tree of the agent's descendants
 //! (`tree.rs`) with fixed-width status words (`SURVIVED`, `EXITED`, `NEEDED SIGKILL`,
 //! `ZOMBIE`, `STOPPED`, `GONE`), each survivor's escape and a `hint:`, the watched ports
-//! (`PORT HELD`), files written after the kill, and the tail of the agent's output.
-//! `style.rs` colours the status words, as they are written, when colour is asked for.
+//! (`PORT HELD`), files written after the kill, and the tail of the agent's output
+//! (`evidence.rs`). `style.rs` colours the status words, as they are written, when colour is asked for.
 //!
 //! # JSON schema, version 1
 //!
@@ -64,6 +64,7 @@
 //! `stdin_eof_ignored`.
 
 mod build;
+mod evidence;
 mod style;
 mod text;
 mod tree;
