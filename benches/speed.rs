@@ -39,7 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use orphan_check::bench;
-use orphan_check::{CgroupMode, Error, Fixture, KillPlan, Outcome, Ready, Scenario};
+use orphan_check::scenario::CgroupMode;
+use orphan_check::{Error, Fixture, KillPlan, Outcome, Ready, Scenario};
 
 // ---------------------------------------------------------------------------------
 // Measurement helpers.
@@ -345,7 +346,7 @@ fn bench_clean(results: &mut Results) {
     let n = reps(40);
     let rss = vm_rss();
     let (ours, base) = side_by_side(n, || clean_scenario(CgroupMode::Auto), plain_command);
-    let cg = if orphan_check::cgroup_root().is_some() {
+    let cg = if orphan_check::scenario::cgroup_root().is_some() {
         "a cgroup per scenario"
     } else {
         "no writable cgroup"
@@ -984,7 +985,7 @@ fn bench_kill_tree(results: &mut Results) {
     let mut sentinel = Vec::with_capacity(n);
     let mut with_cgroup = Vec::with_capacity(n);
     let mut bare_cgroup = Vec::with_capacity(n);
-    let cgroup = orphan_check::cgroup_root();
+    let cgroup = orphan_check::scenario::cgroup_root();
     for _ in 0..n {
         let outcome = tree_scenario(CgroupMode::Off);
         let t = Instant::now();
@@ -1148,7 +1149,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "orphan-check speed: {cores} cores, kernel {kernel}, cgroup v2 root: {}",
-        orphan_check::cgroup_root()
+        orphan_check::scenario::cgroup_root()
             .map_or_else(|| "none writable".into(), |p| p.display().to_string())
     );
     let mut results = Results::default();

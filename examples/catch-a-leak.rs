@@ -4,7 +4,8 @@
 //!
 //! `cargo run --example catch-a-leak` prints the report and exits 1 (a leak was caught).
 
-use orphan_check::{free_port, ExampleAgent, KillPlan, Ready, Scenario};
+use orphan_check::fixture::ExampleAgent;
+use orphan_check::{free_port, KillPlan, Ready, Scenario};
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

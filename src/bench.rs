@@ -16,9 +16,10 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::diagnosis::{self, Context};
+use crate::diagnosis::{Cleanup, Escape};
+use crate::kill::KillPlan;
 use crate::ports::{self, Listening};
 use crate::procs::{self, ProcessInfo};
-use crate::{Cleanup, Escape, KillPlan};
 
 /// The pids under `root` (not `root`), parents first: the walk of
 /// `/proc/<pid>/task/<tid>/children` that port and file verdicts take.

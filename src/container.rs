@@ -77,6 +77,7 @@ impl NamespaceWatch {
 
 /// One process inside the container, as the host and the namespace see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct NamespacedProcess {
     /// Its pid on the host.
     pub pid: i32,
@@ -93,6 +94,7 @@ pub struct NamespacedProcess {
 
 /// What container mode adds to the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ContainerReport {
     /// PID 1's pid on the host.
     pub pid1: i32,

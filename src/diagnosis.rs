@@ -11,11 +11,11 @@
 //! 6. signals are not propagated by the process at the top (PID 1 of a container).
 //!
 //! Every diagnosis ends in a one-line hint toward the fix.
-//!
-//! This file is the vocabulary: [`Escape`] and [`Cleanup`], with the words, causes and
-//! hints the report gives them. Deciding which apply is in `diagnosis/`: `context.rs`
-//! (what is known of the scenario as a whole), `escapes.rs` (every escape of one
-//! survivor, in order) and `missed.rs` (the cleanups that would have missed it).
+
+// This file is the vocabulary: `Escape` and `Cleanup`, with the words, causes and
+// hints the report gives them. Deciding which apply is in `diagnosis/`: `context.rs`
+// (what is known of the scenario as a whole), `escapes.rs` (every escape of one
+// survivor, in order) and `missed.rs` (the cleanups that would have missed it).
 
 mod context;
 mod escapes;

@@ -8,7 +8,7 @@ use crate::signal::signal_name;
 /// way a shell says it: "exit status 0", "killed by SIGTERM".
 ///
 /// ```
-/// use orphan_check::ExitStatus;
+/// use orphan_check::process::ExitStatus;
 ///
 /// assert_eq!(ExitStatus::from_raw(1 << 8).to_string(), "exit status 1");
 /// assert_eq!(ExitStatus::from_raw(9), ExitStatus::Signaled(9));

@@ -145,6 +145,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 
 /// A file written after the kill.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct FileChange {
     /// The file.
     pub path: PathBuf,

@@ -5,13 +5,13 @@
 //! signal is sent with `kill(-pgid)` while the agent is unreaped; when the agent is
 //! already gone, the group's remaining members are signalled one by one, each verified
 //! first.
-//!
-//! This file is the plan: its constructors and what it says of itself. The rest, in
-//! `kill/`: `name.rs` reads a plan back from its name ([`ParsePlanError`]),
-//! `execute.rs` runs a plan through the sentinel, `record.rs` is what it sent
-//! ([`PlanRecord`], [`SentSignal`]), `forwarder.rs` passes a caller's signals on
-//! ([`SignalForwarder`]), and `verified.rs` is the one verified signal for a process
-//! that is not the sentinel's unreaped child.
+
+// This file is the plan: its constructors and what it says of itself. The rest, in
+// `kill/`: `name.rs` reads a plan back from its name (`ParsePlanError`),
+// `execute.rs` runs a plan through the sentinel, `record.rs` is what it sent
+// (`PlanRecord`, `SentSignal`), `forwarder.rs` passes a caller's signals on
+// (`SignalForwarder`), and `verified.rs` is the one verified signal for a process
+// that is not the sentinel's unreaped child.
 
 mod execute;
 mod forwarder;
@@ -191,7 +191,7 @@ impl KillPlan {
     /// The harness closes its end of the agent's stdin pipe, as a client that goes away
     /// does (an MCP client, an editor, a parent process reading the agent's answers).
     /// A well-behaved stdio server exits on end of file. The scenario's stdin is then a
-    /// pipe ([`Stdin::Pipe`](crate::Stdin::Pipe)).
+    /// pipe ([`Stdin::Pipe`](crate::scenario::Stdin::Pipe)).
     pub fn close_stdin() -> Self {
         KillPlan {
             plan: Plan::CloseStdin { grace: None },

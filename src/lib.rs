@@ -36,6 +36,17 @@
 //! Linux only: it relies on `PR_SET_CHILD_SUBREAPER`, `/proc`, pidfds and (optionally)
 //! cgroup v2.
 //!
+//! # Where things are
+//!
+//! The flow's types are at the root; everything else is in the module of its concept,
+//! in the flow's order: [`scenario`] (the builder, readiness, stdin, the cgroup layer),
+//! [`kill`] (the plans, what they sent, forwarding a caller's signals) with
+//! [`signal`], [`outcome`] (the verdicts and the [`Failure`] they return), [`report`]
+//! (the report and what it holds), with [`diagnosis`] (how a survivor escaped),
+//! [`ports`], [`container`] and [`process`] for the evidence; then [`fixture`] (the
+//! programs that misbehave on purpose), [`sweep`] (what runs left behind) and [`time`]
+//! (durations as people write them).
+//!
 //! # Features
 //!
 //! - **`cli`** (default): the `orphan-check` command and what only it needs (clap, the
@@ -58,56 +69,48 @@ compile_error!(
 #[doc(hidden)]
 pub mod bench;
 mod cgroup;
-mod container;
-mod diagnosis;
+pub mod container;
+pub mod diagnosis;
 mod error;
 mod exit_status;
 mod files;
-mod fixture;
-mod free_port;
+pub mod fixture;
 mod html;
-mod kill;
+pub mod kill;
 mod lost;
 mod netlink;
-mod outcome;
+pub mod outcome;
 mod output;
 mod pipes;
-mod ports;
+pub mod ports;
 mod procs;
 mod ready;
-mod report;
+pub mod report;
 mod run;
-mod scenario;
+pub mod scenario;
 mod sentinel;
-mod signal;
+pub mod signal;
 pub mod sweep;
 pub mod time;
 mod touch;
 mod tracker;
 
-pub use cgroup::{writable_root as cgroup_root, CgroupMode};
-pub use container::{ContainerReport, NamespacedProcess};
-pub use diagnosis::{Cleanup, Escape};
+/// Processes as `/proc` shows them, and how one ended.
+pub mod process {
+    pub use crate::exit_status::ExitStatus;
+    pub use crate::procs::ProcessInfo;
+}
+
+// The flow's types, the ones a first test names; everything else is in the module of
+// its concept.
+pub use diagnosis::Escape;
 pub use error::Error;
-pub use exit_status::ExitStatus;
-pub use files::FileChange;
-pub use fixture::{fixture_dir, ExampleAgent, Fixture};
-pub use free_port::{free_port, try_free_port};
-pub use kill::{KillPlan, ParsePlanError, PlanRecord, SentSignal, SignalForwarder};
-pub use outcome::{Failure, FailureReason, Outcome};
-pub use output::OutputTail;
-pub use pipes::Stream;
-pub use ports::{PortAtReady, PortHolder, PortVerdict};
-pub use procs::ProcessInfo;
-pub use ready::Ready;
-pub use report::{
-    AgentExit, Cost, ExitRecord, PlanSummary, Report, Survivor, TimelineEntry, Verdict,
-    SCHEMA_VERSION,
-};
-pub use scenario::{Scenario, Stdin};
-pub use sentinel::SentinelStart;
-pub use signal::{signal_name, Recipient, Signal, Target};
-pub use touch::{TouchMode, TouchRecord, TOUCH_LINE};
+pub use fixture::Fixture;
+pub use kill::KillPlan;
+pub use outcome::{Failure, Outcome};
+pub use ports::free_port;
+pub use report::{Report, Survivor, Verdict};
+pub use scenario::{Ready, Scenario};
 
 /// The environment variable every agent gets: `ORPHAN_CHECK_RUN=<unique id>`.
 pub const RUN_ENV: &str = "ORPHAN_CHECK_RUN";

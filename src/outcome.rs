@@ -12,17 +12,15 @@
 //! cgroup is in use, and always through the sentinel's SIGKILL-and-reap loop), reaps the
 //! sentinel and removes the cgroup. It never panics, and blocks at most 10 s in all
 //! (one deadline for every step; a sentinel still busy then is reaped in the background).
-//!
-//! The parts: this file holds what the outcome is made of (the recorded [`Run`] of
-//! `run.rs`, what stays open, what looks learnt) and its plain accessors;
-//! `verdicts.rs` the verdicts and their assertions, `look.rs` one look at the tree, the
-//! watched ports and the watched directories (what verdicts and the report are made
-//! from), `failure.rs` the failure a verdict returns. The report itself is built in
-//! [`crate::report`] from a borrowed view of the outcome: the run, the tracker's record
-//! and one look's parts, none of them the outcome's own types, so the report does not
-//! import the outcome.
-//!
-//! [`Run`]: crate::run::Run
+
+// The parts: this file holds what the outcome is made of (the recorded `Run` of
+// `run.rs`, what stays open, what looks learnt) and its plain accessors;
+// `verdicts.rs` the verdicts and their assertions, `look.rs` one look at the tree, the
+// watched ports and the watched directories (what verdicts and the report are made
+// from), `failure.rs` the failure a verdict returns. The report itself is built in
+// `report/build.rs` from a borrowed view of the outcome: the run, the tracker's record
+// and one look's parts, none of them the outcome's own types, so the report does not
+// import the outcome.
 
 mod failure;
 mod look;

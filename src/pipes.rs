@@ -24,7 +24,7 @@ use crate::procs;
 /// The inodes of the agent's stdio pipes (only the streams that are pipes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct AgentPipes {
-    /// The stdin pipe the harness writes (with [`Stdin::Pipe`](crate::Stdin::Pipe)).
+    /// The stdin pipe the harness writes (with [`Stdin::Pipe`](crate::scenario::Stdin::Pipe)).
     pub stdin: Option<u64>,
     pub stdout: Option<u64>,
     pub stderr: Option<u64>,

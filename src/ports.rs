@@ -1,15 +1,19 @@
-//! Who listens on a port.
+//! Ports: who listens on a watched port, and ports for tests' servers ([`free_port`]).
 //!
 //! A port is *held* while a TCP socket in LISTEN state is bound to it (IPv4 or IPv6).
 //! TIME_WAIT entries and client connections do not count: they do not stop the next
 //! run from binding. The LISTEN sockets come from netlink `sock_diag` (see
-//! [`crate::netlink`]: the kernel sends only LISTEN sockets, and for one port only that
+//! `netlink.rs`: the kernel sends only LISTEN sockets, and for one port only that
 //! port's), or from `/proc/net/tcp{,6}` when netlink is not allowed (a seccomp sandbox).
 //! Holders are found by matching the socket's inode against the `socket:[inode]` links
 //! in `/proc/<pid>/fd`, looking first in the scenario's tree and only then, to name a
 //! stranger, in every process. The links are read with one `readlink` each
-//! ([`procs::fd_links`]; procfs's `Process::fd` takes four system calls a descriptor,
+//! (`procs::fd_links`; procfs's `Process::fd` takes four system calls a descriptor,
 //! 1.5× as long) and named by procfs (`FDTarget::Socket`).
+
+mod free;
+
+pub use free::{free_port, try_free_port};
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -213,6 +217,7 @@ pub(crate) fn holders_anywhere(inodes: &[u64]) -> Vec<i32> {
 
 /// One process holding a port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PortHolder {
     /// The holder's pid.
     pub pid: i32,
@@ -234,6 +239,7 @@ impl PortHolder {
 
 /// Whether a watched port went free, and who held it if not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PortVerdict {
     /// The port.
     pub port: u16,

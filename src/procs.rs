@@ -25,6 +25,7 @@ use procfs::process::{FDTarget, Process};
 
 /// What the kernel says about one process at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ProcessInfo {
     /// Process id.
     pub pid: i32,

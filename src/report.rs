@@ -1,12 +1,10 @@
-//! The report: what happened, for people (`Display`) and for machines (`Serialize`).
+//! The report: what happened, for people (`Display`, [`Report::coloured`]), for
+//! machines (`Serialize`, [`Report::to_json`]) and as one page ([`Report::to_html`]).
 //!
-//! This file holds the report's types and the JSON schema they serialize to;
-//! `build.rs` builds a report from an outcome's evidence, `text.rs` renders the text
-//! form: the verdict and the facts of the run, a tree of the agent's descendants
-//! (`tree.rs`) with fixed-width status words (`SURVIVED`, `EXITED`, `NEEDED SIGKILL`,
+//! The text form is the verdict and the facts of the run, a tree of the agent's
+//! descendants with fixed-width status words (`SURVIVED`, `EXITED`, `NEEDED SIGKILL`,
 //! `ZOMBIE`, `STOPPED`, `GONE`), each survivor's escape and a `hint:`, the watched ports
-//! (`PORT HELD`), files written after the kill, and the tail of the agent's output
-//! (`evidence.rs`). `style.rs` colours the status words, as they are written, when colour is asked for.
+//! (`PORT HELD`), files written after the kill, and the tail of the agent's output.
 //!
 //! # JSON schema, version 1
 //!
@@ -63,6 +61,11 @@
 //! `forwarded`, and the escape kinds `launcher_exited` (`agent_status`) and
 //! `stdin_eof_ignored`.
 
+// This file holds the report's types and the JSON schema they serialize to; `build.rs`
+// builds a report from the run's evidence, `text.rs` renders the text form, with the
+// tree in `tree.rs` and the sections after it in `evidence.rs`; `style.rs` colours the
+// status words, as they are written, when colour is asked for. The page is `html/`.
+
 mod build;
 mod evidence;
 mod style;
@@ -72,17 +75,18 @@ mod tree;
 pub(crate) use build::{build, Evidence};
 pub(crate) use text::truncate;
 
+pub use crate::files::FileChange;
+pub use crate::output::OutputTail;
+pub use crate::pipes::Stream;
+pub use crate::touch::TouchRecord;
+
 use serde::Serialize;
 
 use crate::container::ContainerReport;
 use crate::diagnosis::{Cleanup, Escape};
-use crate::files::FileChange;
 use crate::kill::SentSignal;
-use crate::output::OutputTail;
-use crate::pipes::Stream;
 use crate::ports::{PortAtReady, PortVerdict};
 use crate::procs::ProcessInfo;
-use crate::touch::TouchRecord;
 
 /// The schema version of the JSON form.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -109,6 +113,7 @@ pub enum Verdict {
 
 /// How the agent itself ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct AgentExit {
     /// When the sentinel reaped it, ms since the start.
     pub at_ms: f64,
@@ -140,6 +145,7 @@ impl AgentExit {
 
 /// The kill plan, as the report states it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PlanSummary {
     /// CLI token: `sigkill`, `term-then-kill=5s`…
     pub name: String,
@@ -151,6 +157,7 @@ pub struct PlanSummary {
 
 /// A descendant of the agent still alive at the deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Survivor {
     /// What the kernel says about it.
     #[serde(flatten)]
@@ -180,6 +187,7 @@ impl Survivor {
 
 /// How a process of the tree ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ExitRecord {
     /// Milliseconds since the start.
     pub at_ms: f64,
@@ -189,6 +197,7 @@ pub struct ExitRecord {
 
 /// One process of the tree, from first sight to its end.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TimelineEntry {
     /// Its pid.
     pub pid: i32,
@@ -220,6 +229,7 @@ pub struct TimelineEntry {
 
 /// The process the harness started in the agent's place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct WrapperSummary {
     /// `launcher` (the parent-death plan's) or `init` (container mode's `--init`).
     pub role: &'static str,
@@ -231,6 +241,7 @@ pub struct WrapperSummary {
 
 /// What a leak costs, from the scenario's cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Cost {
     /// CPU time of everything that ran in the cgroup, microseconds.
     pub cpu_usec: Option<u64>,
@@ -240,6 +251,7 @@ pub struct Cost {
 
 /// Everything a verdict is based on.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Always `orphan-check/report`.
     pub schema: &'static str,

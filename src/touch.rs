@@ -43,6 +43,7 @@ pub const TOUCH_LINE: &str = "// touched by orphan-check\n";
 
 /// The touch as it happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TouchRecord {
     /// The file changed.
     pub path: PathBuf,

@@ -87,7 +87,7 @@ pub(crate) struct State {
     /// The ready line was read after the agent's exit had been applied: a descendant
     /// wrote it (output is always drained before the events of the same wake-up).
     pub ready_line_after_agent_exit: bool,
-    /// Signals handed over by a [`SignalForwarder`](crate::SignalForwarder), not yet sent.
+    /// Signals handed over by a [`SignalForwarder`](crate::kill::SignalForwarder), not yet sent.
     pub forward: Vec<crate::signal::Signal>,
 }
 

@@ -12,7 +12,9 @@ use crate::tracker::Mailbox;
 /// [`SignalForwarder::forward`].
 ///
 /// ```
-/// use orphan_check::{KillPlan, Scenario, Signal, SignalForwarder};
+/// use orphan_check::kill::SignalForwarder;
+/// use orphan_check::signal::Signal;
+/// use orphan_check::{KillPlan, Scenario};
 /// use std::process::Command;
 ///
 /// let forwarder = SignalForwarder::new();

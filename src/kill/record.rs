@@ -6,6 +6,7 @@ use crate::signal::{Recipient, Signal};
 
 /// A signal the plan sent, as it happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SentSignal {
     /// The signal.
     pub signal: Signal,
@@ -21,6 +22,7 @@ pub struct SentSignal {
 
 /// What running the plan did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct PlanRecord {
     /// Every signal sent, in order.
     pub sent: Vec<SentSignal>,

@@ -38,6 +38,7 @@ pub enum FailureReason {
 
 /// A failed verdict. It owns the report, so a caller can still inspect everything.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Failure {
     /// What failed.
     pub reason: FailureReason,

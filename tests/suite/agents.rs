@@ -23,7 +23,8 @@
 
 use std::time::Duration;
 
-use orphan_check::{free_port, Error, ExampleAgent, KillPlan, Ready, Scenario};
+use orphan_check::fixture::ExampleAgent;
+use orphan_check::{free_port, Error, KillPlan, Ready, Scenario};
 use rstest::rstest;
 
 use crate::common::{expect_held_at_ready, plan};

@@ -323,7 +323,7 @@ fn fixture_list_names_fixtures_and_example_agents() {
     for f in orphan_check::Fixture::ALL {
         assert!(text.contains(f.name()) && text.contains(f.summary()));
     }
-    for a in orphan_check::ExampleAgent::ALL {
+    for a in orphan_check::fixture::ExampleAgent::ALL {
         assert!(text.contains(&a.path().display().to_string()));
     }
 }

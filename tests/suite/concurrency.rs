@@ -92,8 +92,8 @@ fn the_sentinel_sleeps_while_it_waits() {
     // A sentinel with a live tree waits for SIGCHLD and commands in poll(); a broken
     // wait (a closed signalfd) would spin and burn a core for the whole deadline.
     for cgroup in [
-        orphan_check::CgroupMode::Off,
-        orphan_check::CgroupMode::Auto,
+        orphan_check::scenario::CgroupMode::Off,
+        orphan_check::scenario::CgroupMode::Auto,
     ] {
         let outcome = Scenario::new(Fixture::SigtermIgnorer.command())
             .ready_when(Ready::stdout_line("ready"))

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use orphan_check::{Failure, FailureReason, Fixture, KillPlan, Outcome, Ready, Scenario, Verdict};
+use orphan_check::outcome::FailureReason;
+use orphan_check::{Failure, Fixture, KillPlan, Outcome, Ready, Scenario, Verdict};
 
 use crate::common::{expect_held_at_ready, fixture, run_with_port, DEADLINE};
 

@@ -31,7 +31,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use orphan_check::{Error, Escape, Fixture, KillPlan, Ready, Recipient, Scenario, Signal};
+use orphan_check::signal::{Recipient, Signal};
+use orphan_check::{Error, Escape, Fixture, KillPlan, Ready, Scenario};
 use rstest::rstest;
 
 use crate::common::{run_with_port, survivor_names, DEADLINE};

@@ -4,7 +4,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use orphan_check::{Error, FailureReason, Fixture, KillPlan, Ready, Scenario};
+use orphan_check::outcome::FailureReason;
+use orphan_check::{Error, Fixture, KillPlan, Ready, Scenario};
 
 use crate::common::{fixture, pids_with_env, tag};
 

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use orphan_check::{
-    free_port, Cleanup, Escape, ExampleAgent, FailureReason, Fixture, KillPlan, Ready, Scenario,
-    Signal, Survivor,
-};
+use orphan_check::diagnosis::Cleanup;
+use orphan_check::fixture::ExampleAgent;
+use orphan_check::outcome::FailureReason;
+use orphan_check::signal::Signal;
+use orphan_check::{free_port, Escape, Fixture, KillPlan, Ready, Scenario, Survivor};
 
 use crate::common::{expect_held_at_ready, fixture, DEADLINE};
 

@@ -20,9 +20,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use orphan_check::{
-    CgroupMode, Error, Escape, FailureReason, Fixture, KillPlan, Outcome, Ready, Scenario, RUN_ENV,
-};
+use orphan_check::outcome::FailureReason;
+use orphan_check::scenario::CgroupMode;
+use orphan_check::{Error, Escape, Fixture, KillPlan, Outcome, Ready, Scenario, RUN_ENV};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
@@ -569,7 +569,7 @@ fn bystander_victim() {
     std::io::stdin().read_line(&mut go).unwrap();
     // Survivors of every kind: one ignoring SIGTERM in the agent's group, escapes by
     // setsid and by setpgid, a stopped child, a respawner.
-    let dir = orphan_check::fixture_dir();
+    let dir = orphan_check::fixture::fixture_dir();
     let script = r#"d=$1
 "$d/sigterm-ignorer" &
 "$d/setsid-escaper" &

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use orphan_check::{fixture_dir, CgroupMode, Fixture, KillPlan, Outcome, Ready, Report, Scenario};
+use orphan_check::fixture::fixture_dir;
+use orphan_check::scenario::CgroupMode;
+use orphan_check::{Fixture, KillPlan, Outcome, Ready, Report, Scenario};
 
 use crate::common::{run_with_port, DEADLINE};
 
@@ -253,7 +255,12 @@ fn the_page_of_a_clean_run_has_no_red_row() {
 
 #[test]
 fn text_from_the_run_cannot_inject_markup_into_the_page() {
-    let (_outcome, mut report) = leak_report();
+    // The leak, with a file written after the kill (by this test) in a watched directory.
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, _port) = run_with_port(|p| hostile_shell_tree(p).watch_dir(dir.path()));
+    std::fs::write(dir.path().join("written-after-the-kill"), "x").unwrap();
+    assert_eq!(outcome.survivors_after(DEADLINE).len(), 2);
+    let mut report = outcome.report();
     // The run's own hostile text (command lines, output) is in the report already; put
     // it in every other text field a page shows too.
     report.command = HOSTILE.into();
@@ -274,11 +281,8 @@ fn text_from_the_run_cannot_inject_markup_into_the_page() {
             h.command = HOSTILE.into();
         }
     }
-    report.files.push(orphan_check::FileChange {
-        path: PathBuf::from(format!("/tmp/{HOSTILE}")),
-        change: "created",
-        writers: vec![1],
-    });
+    assert_eq!(report.files.len(), 1, "{report}");
+    report.files[0].path = PathBuf::from(format!("/tmp/{HOSTILE}"));
     assert!(report.stdout.lines().any(|l| l.contains("<script>")));
     let page = report.to_html();
     assert_self_contained(&page);

@@ -29,8 +29,8 @@ fn lifeline_child() {
     let storm = Scenario::new(Fixture::ForkStorm.command())
         .ready_when(Ready::stdout_line("ready"))
         .kill(KillPlan::signal(
-            orphan_check::Signal::Usr2,
-            orphan_check::Target::Agent,
+            orphan_check::signal::Signal::Usr2,
+            orphan_check::signal::Target::Agent,
         ))
         .run()
         .expect("scenario");

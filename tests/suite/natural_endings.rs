@@ -27,10 +27,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use orphan_check::{
-    Error, Escape, ExampleAgent, FailureReason, Fixture, KillPlan, Ready, Recipient, Scenario,
-    Signal, SignalForwarder, Stdin, Stream, Verdict,
-};
+use orphan_check::fixture::ExampleAgent;
+use orphan_check::kill::SignalForwarder;
+use orphan_check::outcome::FailureReason;
+use orphan_check::report::Stream;
+use orphan_check::scenario::Stdin;
+use orphan_check::signal::{Recipient, Signal};
+use orphan_check::{Error, Escape, Fixture, KillPlan, Ready, Scenario, Verdict};
 
 use crate::common::{pids_with_env, run_with_port, tag, DEADLINE};
 

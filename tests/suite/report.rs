@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use orphan_check::{fixture_dir, CgroupMode, Fixture, KillPlan, Outcome, Ready, Scenario};
+use orphan_check::fixture::fixture_dir;
+use orphan_check::scenario::CgroupMode;
+use orphan_check::{Fixture, KillPlan, Outcome, Ready, Scenario};
 use serde_json::Value;
 
 use crate::common::{expect_held_at_ready, DEADLINE};

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use orphan_check::{free_port, ExampleAgent, KillPlan, Ready, Scenario};
+use orphan_check::fixture::ExampleAgent;
+use orphan_check::{free_port, KillPlan, Ready, Scenario};
 use rstest::rstest;
 
 #[rstest]

@@ -11,7 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin;
-use orphan_check::{cgroup_root, CgroupMode, FailureReason, KillPlan, Ready, Scenario, Verdict};
+use orphan_check::outcome::FailureReason;
+use orphan_check::scenario::{cgroup_root, CgroupMode};
+use orphan_check::{KillPlan, Ready, Scenario, Verdict};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 
 use crate::common::{pids_with_env, tag, Watched};
@@ -310,7 +312,7 @@ fn a_handler_of_the_caller_never_runs_in_the_forked_sentinel() {
     let t = Tagged::new();
     let script = "trap 'kill -USR1 $PPID' TERM; sleep 313 & echo ready; wait; wait";
     let outcome = Scenario::new(t.command("sh", &["-c", script]))
-        .sentinel_start(orphan_check::SentinelStart::Fork)
+        .sentinel_start(orphan_check::scenario::SentinelStart::Fork)
         .cgroup(CgroupMode::Off)
         .ready_when(Ready::stdout_line("ready"))
         .kill(KillPlan::sigterm())
@@ -361,7 +363,7 @@ fn the_exec_start_puts_no_variable_of_the_agent_on_a_command_line() {
     );
     cmd.env("MY_TOKEN", &secret);
     let outcome = Scenario::new(cmd)
-        .sentinel_start(orphan_check::SentinelStart::Exec)
+        .sentinel_start(orphan_check::scenario::SentinelStart::Exec)
         .ready_when(Ready::stdout_line("ready"))
         .kill(KillPlan::sigkill())
         .run()
@@ -404,7 +406,7 @@ fn exec_start_victim() {
     let mut agent = Command::new("sh");
     agent.args(["-c", "echo ready; exec sleep 313"]);
     let outcome = Scenario::new(agent)
-        .sentinel_start(orphan_check::SentinelStart::Exec)
+        .sentinel_start(orphan_check::scenario::SentinelStart::Exec)
         .ready_when(Ready::stdout_line("ready"))
         .kill(KillPlan::sigterm())
         .run()
@@ -488,7 +490,7 @@ fn hung_start_victim() {
     agent.arg("313").current_dir(dir.path());
     let started = std::time::Instant::now();
     let result = Scenario::new(agent)
-        .sentinel_start(orphan_check::SentinelStart::Fork)
+        .sentinel_start(orphan_check::scenario::SentinelStart::Fork)
         .cgroup(CgroupMode::Off)
         .ready_timeout(Duration::from_secs(1))
         .run();

@@ -12,7 +12,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use orphan_check::{Error, ExampleAgent, Fixture, KillPlan, Ready, Scenario};
+use orphan_check::fixture::ExampleAgent;
+use orphan_check::{Error, Fixture, KillPlan, Ready, Scenario};
 
 /// One agent of the container table.
 struct Row {

@@ -6,7 +6,8 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use orphan_check::{ExampleAgent, Fixture};
+use orphan_check::fixture::ExampleAgent;
+use orphan_check::Fixture;
 
 use crate::{Fatal, Verdict};
 

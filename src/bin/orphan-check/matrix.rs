@@ -335,7 +335,7 @@ fn run_scenario(
 
 /// A TCP port nobody listens on now, never handed out before in this run.
 fn free_port() -> Option<u16> {
-    orphan_check::try_free_port().ok()
+    orphan_check::ports::try_free_port().ok()
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 /// `KillPlan::from_str` for the names).
 pub fn kill_plan(text: &str) -> Result<KillPlan, String> {
     text.parse()
-        .map_err(|e: orphan_check::ParsePlanError| e.to_string())
+        .map_err(|e: orphan_check::kill::ParsePlanError| e.to_string())
 }
 
 /// A readiness condition: `port:3000`, `line:TEXT`, `file:PATH`, `after:2s`.

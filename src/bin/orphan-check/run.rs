@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use orphan_check::scenario::{CgroupMode, Stdin, TouchMode};
 use orphan_check::time::format_duration;
-use orphan_check::{CgroupMode, KillPlan, Ready, Report, Scenario, Stdin, TouchMode};
+use orphan_check::{KillPlan, Ready, Report, Scenario};
 
 use crate::output::{self, CaseResult, Progress, TestCase};
 use crate::parse::{self, KillWindow};

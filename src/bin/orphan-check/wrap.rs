@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use orphan_check::{KillPlan, Scenario, Signal, SignalForwarder};
+use orphan_check::kill::SignalForwarder;
+use orphan_check::signal::Signal;
+use orphan_check::{KillPlan, Scenario};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use crate::output;

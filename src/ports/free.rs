@@ -50,7 +50,7 @@ pub const RESERVATIONS: usize = 256;
 /// port is another process started by the test:
 ///
 /// ```
-/// use orphan_check::{free_port, Fixture, KillPlan, Ready, Scenario};
+/// use orphan_check::{Fixture, KillPlan, Ready, Scenario, free_port};
 /// use std::time::Duration;
 ///
 /// let port = free_port();
