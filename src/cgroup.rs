@@ -253,18 +253,10 @@ impl Drop for ScenarioCgroup {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HYBRID: &str = "\
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
-
+impl ScenarioCgroup {
     /// A directory that looks like a cgroup whose members never leave: `rmdir` fails
     /// (it is not empty) and `cgroup.events` says populated.
-    fn stuck_cgroup() -> (tempfile::TempDir, ScenarioCgroup) {
+    pub(crate) fn stuck() -> (tempfile::TempDir, ScenarioCgroup) {
         let parent = tempfile::tempdir().expect("tempdir");
         let dir = parent.path().join("orphan-check-stuck");
         fs::create_dir(&dir).expect("mkdir");
@@ -275,10 +267,21 @@ mod tests {
         };
         (parent, cgroup)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
 
     #[test]
     fn a_removal_past_its_deadline_kills_once_and_the_drop_adds_no_wait() {
-        let (_parent, mut cgroup) = stuck_cgroup();
+        let (_parent, mut cgroup) = ScenarioCgroup::stuck();
         let kill = cgroup.dir().join("cgroup.kill");
         assert!(
             !cgroup.remove(Instant::now()),
@@ -295,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_cgroup_the_sentinel_removed_needs_no_kill() {
-        let (_parent, mut cgroup) = stuck_cgroup();
+        let (_parent, mut cgroup) = ScenarioCgroup::stuck();
         fs::remove_file(cgroup.dir().join("cgroup.events")).expect("rm");
         fs::remove_dir(cgroup.dir()).expect("rmdir");
         assert!(cgroup.remove(Instant::now()));

@@ -15,17 +15,20 @@
 
 // The parts: this file holds what the outcome is made of (the recorded `Run` of
 // `run.rs`, what stays open, what looks learnt) and its plain accessors;
-// `verdicts.rs` the verdicts and their assertions, `look.rs` one look at the tree, the
+// `ending.rs` its drop (one deadline for all it holds), `verdicts.rs` the verdicts and
+// their assertions, `look.rs` one look at the tree, the
 // watched ports and the watched directories (what verdicts and the report are made
 // from), `failure.rs` the failure a verdict returns. The report itself is built in
 // `report/build.rs` from a borrowed view of the outcome: the run, the tracker's record
 // and one look's parts, none of them the outcome's own types, so the report does not
 // import the outcome.
 
+mod ending;
 mod failure;
 mod look;
 mod verdicts;
 
+pub(crate) use ending::{end_held, DROP_BOUND};
 pub use failure::{Failure, FailureReason};
 pub(crate) use look::Look;
 
@@ -336,37 +339,3 @@ impl Outcome {
         self.observed.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
-
-impl Drop for Outcome {
-    fn drop(&mut self) {
-        // One deadline for every step that may wait, so the whole drop takes at most
-        // DROP_BOUND however the steps share it.
-        let deadline = Instant::now() + DROP_BOUND;
-        // cgroup.kill first: atomic, so a fork storm cannot outrun it. The sentinel's own
-        // loop (lifeline EOF, when its handle shuts down next) then reaps everything.
-        if let Some(cg) = &self.live.cgroup {
-            let _ = cg.kill();
-        }
-        if self.lost_track() {
-            // No sentinel left to kill the tree: end what the cgroup and the marker find.
-            let left = deadline.saturating_duration_since(Instant::now());
-            crate::lost::end(
-                &self.run.run_id,
-                self.live.cgroup.as_ref(),
-                LOST_PATIENCE.min(left),
-            );
-        }
-        self.live.sentinel.shut_down(deadline);
-        if let Some(cg) = &mut self.live.cgroup {
-            cg.remove(deadline);
-        }
-    }
-}
-
-/// The longest an outcome's drop blocks: every step shares this one deadline (the
-/// sentinel's shutdown, then the cgroup's removal; a sentinel still busy after it is
-/// left to a reaper thread, and removes the cgroup itself when it is done).
-const DROP_BOUND: Duration = Duration::from_secs(10);
-
-/// How long dropping an outcome that lost track spends ending the run's processes.
-const LOST_PATIENCE: Duration = Duration::from_secs(5);

@@ -10,10 +10,12 @@
 //! the kill ([`TouchMode`]).
 
 // This file is the builder and its validation; `start.rs` starts the agent (up to a
-// running sentinel and tracker), `launch.rs` prepares what the sentinel needs to launch
+// running sentinel and tracker; `held.rs` ends the sentinel and the cgroup if the start
+// fails), `launch.rs` prepares what the sentinel needs to launch
 // it (the program found as `execvp` would, argv, envp, namespaces), and `watch.rs` takes
 // the started agent to the outcome (readiness, the tree, the plan, the watches).
 
+mod held;
 mod launch;
 mod start;
 mod watch;

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::held::Held;
 use super::launch::{container_allowed, copy_command, launch_error, namespaces, resolve_program};
 use super::{Scenario, Stdin};
 use crate::cgroup::{CgroupMode, ScenarioCgroup};
@@ -24,7 +25,8 @@ use std::os::fd::AsFd;
 impl Scenario {
     /// Launches the agent under a sentinel, waits for readiness, and runs the kill plan.
     ///
-    /// Every error leaves nothing of the scenario running.
+    /// Every error leaves nothing of the scenario running, and ending what it had started
+    /// blocks at most 10 s, as an outcome's drop does.
     pub fn run(self) -> Result<Outcome, Error> {
         self.validate()?;
         let program = resolve_program(&self.command)?;
@@ -125,7 +127,8 @@ impl Scenario {
                 })
             }
         };
-        let sentinel = spawned.sentinel;
+        // From here on an error ends the sentinel and the cgroup as an outcome's drop does.
+        let held = Held::new(spawned.sentinel, cgroup, &run_id);
         let pipes = AgentPipes {
             stdin: stdin_writer.as_ref().and_then(|fd| pipe_inode(fd.as_fd())),
             stdout: if self.inherit_stdio {
@@ -154,12 +157,11 @@ impl Scenario {
             forwarder.attach(tracker.mailbox());
         }
         let run = self.watch(
-            sentinel,
+            held,
             tracker,
             pipes,
             stdin_writer,
             run_id,
-            cgroup,
             watched,
             container,
             wrapper.map(|(role, _)| role),

@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::held::Held;
 use super::{Scenario, Stdin};
-use crate::cgroup::ScenarioCgroup;
 use crate::error::Error;
 use crate::kill::{self, Ending};
 use crate::outcome::{Live, Outcome};
@@ -15,7 +15,6 @@ use crate::ports;
 use crate::procs;
 use crate::ready::{backoff, Ready};
 use crate::run::{ReadyBy, Run, WrapperRole};
-use crate::sentinel;
 use crate::touch::{self, TouchRecord};
 use crate::tracker::Tracker;
 
@@ -24,12 +23,11 @@ impl Scenario {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn watch(
         &self,
-        sentinel: sentinel::SentinelHandle,
+        mut held: Held,
         tracker: Tracker,
         pipes: AgentPipes,
         stdin_writer: Option<std::os::fd::OwnedFd>,
         run_id: String,
-        cgroup: Option<ScenarioCgroup>,
         watched: Vec<u16>,
         container: bool,
         wrapper: Option<WrapperRole>,
@@ -49,23 +47,30 @@ impl Scenario {
                 source: std::io::Error::other("no agent"),
             })
         };
-        let ready = agent.and_then(|agent| {
+        let started = agent.and_then(|agent| {
             // A first look at the agent now: a launcher may be gone by readiness.
             let at_start = procs::ProcessInfo::read(agent);
-            Ok((agent, at_start, self.wait_ready(&tracker)?))
+            let ready_at = self.wait_ready(&tracker)?;
+            // With a wrapper, the sentinel's child is the wrapper; the agent is its child
+            // once that has exec'd.
+            let wrapped = match wrapper {
+                Some(role) => Some(self.wait_for_wrapped_agent(&tracker, agent, role)?),
+                None => None,
+            };
+            Ok((agent, at_start, ready_at, wrapped))
         });
-        if ready.is_err() && tracker.lock().sentinel_gone {
-            // Something killed the sentinel: no lifeline will end the tree it started.
-            crate::lost::end(&run_id, cgroup.as_ref(), Duration::from_secs(5));
-        }
-        let (agent, agent_at_start, ready_at) = ready?;
-        // With a wrapper, the sentinel's child is the wrapper; the agent is its child
-        // once that has exec'd.
-        let top = agent;
-        let wrapped_agent = match wrapper {
-            Some(role) => Some(self.wait_for_wrapped_agent(&tracker, top, role)?),
-            None => None,
+        let (top, agent_at_start, ready_at, wrapped_agent) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                if tracker.lock().sentinel_gone {
+                    held.lost();
+                }
+                // Dropping `held` ends the sentinel and the cgroup under one deadline.
+                return Err(e);
+            }
         };
+        // Nothing fails from here on: the outcome will hold the sentinel and the cgroup.
+        let (sentinel, cgroup) = held.into_parts();
         // The tree at readiness: who was whose child, in which group, before anything
         // was killed. Read the agent here, not at fork: by now it has exec'd (through any
         // `env` or interpreter shim) and set up its signal handlers.

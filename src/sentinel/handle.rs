@@ -160,28 +160,31 @@ impl Drop for SentinelHandle {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rustix::pipe::{pipe_with, PipeFlags};
-
+impl SentinelHandle {
     /// A handle on a child that, unlike a sentinel, does not exit when its lifeline
     /// closes: it stands for a sentinel stuck killing a tree that cannot die yet.
-    fn stuck_sentinel() -> (SentinelHandle, std::process::Child, OwnedFd) {
+    pub(crate) fn stuck() -> (SentinelHandle, std::process::Child, OwnedFd) {
         let child = std::process::Command::new("sleep")
             .arg("600")
             .spawn()
             .expect("sleep");
-        let (lifeline_r, lifeline_w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+        let (lifeline_r, lifeline_w) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
         (
             SentinelHandle::new(child.id() as i32, lifeline_w),
             child,
             lifeline_r,
         )
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn a_shutdown_past_its_deadline_leaves_the_sentinel_to_a_reaper_once() {
-        let (mut handle, mut child, lifeline) = stuck_sentinel();
+        let (mut handle, mut child, lifeline) = SentinelHandle::stuck();
         assert!(
             !handle.shut_down(Instant::now()),
             "a live sentinel is not reaped by a deadline that has passed"
@@ -210,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_sentinel_that_exits_is_reaped_by_the_shutdown() {
-        let (mut handle, mut child, _lifeline) = stuck_sentinel();
+        let (mut handle, mut child, _lifeline) = SentinelHandle::stuck();
         child.kill().expect("kill");
         let pidfd = handle.pidfd.as_ref().expect("pidfd");
         let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
