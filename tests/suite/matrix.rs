@@ -5,7 +5,9 @@
 //! - SIGKILL cannot be caught; a signal to a pid reaches that process only; a signal to
 //!   a process group reaches every member, and only members.
 //! - `sigterm-ignorer` ignores SIGTERM (SIGINT and SIGHUP kill it).
-//! - `slow-port-holder` catches SIGTERM and SIGINT and keeps its port 5 s (SIGHUP kills it).
+//! - `slow-port-holder` catches SIGTERM and SIGINT and keeps its port until killed
+//!   (`--hold-ms forever`: it waits for an event that never comes, so it outlasts the
+//!   grace and the deadline by construction, not by a margin). SIGHUP kills it.
 //! - `shell-fork-tree` is `sh -c 'listener & listener & wait'`: a non-interactive shell
 //!   starts background commands with SIGINT and SIGQUIT ignored, so Ctrl-C to the group
 //!   kills the shell and leaves both listeners; SIGTERM or SIGKILL to the shell's pid
@@ -18,7 +20,8 @@
 //! Every listener holds the cell's port, so "the port is held" exactly when something
 //! survives. The plan `term_then_kill` has a 300 ms grace; the agent needs the SIGKILL
 //! only when it outlives SIGTERM (`sigterm-ignorer`, `slow-port-holder` started
-//! directly).
+//! directly). No cell cleans up in a handler, so no cell's verdict depends on the grace
+//! being long enough: each agent dies of SIGTERM at once, or never exits on it.
 
 use orphan_check::{free_port, Fixture, Ready, Scenario};
 use rstest::rstest;
@@ -40,7 +43,7 @@ enum How {
 fn command(fixture: Fixture, how: How, port: u16) -> std::process::Command {
     let mut child_args = vec!["--port".to_string(), port.to_string()];
     if fixture == Fixture::SlowPortHolder {
-        child_args.extend(["--hold-ms".into(), "5000".into()]);
+        child_args.extend(["--hold-ms".into(), "forever".into()]);
     }
     let how = match how {
         How::Direct => {
