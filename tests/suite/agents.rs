@@ -25,7 +25,7 @@
 //! No verdict depends on the machine's speed. What a cell expects to survive lives until
 //! the harness kills it (an orphan nobody signals, a shutdown or a stop timeout of an
 //! hour), so one second after the kill shows it. What a cell expects to end (a handler's
-//! cleanup, an interpreter's exit) is given [`SETTLE`], an upper bound on a loaded
+//! cleanup, an interpreter's exit) is given `SETTLE` (common.rs), an upper bound on a loaded
 //! machine that costs nothing when it ends sooner: each wait returns at its event.
 //!
 //! `term-then-kill` has docker stop's 10 s grace for the same reason (a 300 ms one ran
@@ -39,16 +39,12 @@ use std::time::Duration;
 use orphan_check::{free_port, Error, ExampleAgent, KillPlan, Outcome, Ready, Scenario};
 use rstest::rstest;
 
-use crate::common::{expect_held_at_ready, plan, Watched};
+// SETTLE bounds what a cell expects to end (a Python agent's cleanup and exit): one
+// second was not enough under load, a `KeyboardInterrupt` exit was still running then.
+use crate::common::{expect_held_at_ready, plan, Watched, SETTLE};
 
 /// How long a survivor must outlive the kill to count, for the cells that expect one.
 const DEADLINE: Duration = Duration::from_secs(1);
-
-/// An upper bound for what a cell expects to end (a Python agent's cleanup and exit, on
-/// a loaded machine): every wait on it returns at its event, the tree empty, the port
-/// free, the process gone. One second was not enough there: a `KeyboardInterrupt` exit
-/// was still running at the deadline.
-const SETTLE: Duration = Duration::from_secs(10);
 
 /// Cause 5's server keeps its port an hour after SIGTERM or SIGINT, not 3 s: a slow
 /// shutdown that outlasts every wait of the test by construction, so the verdict does

@@ -21,12 +21,15 @@
 //! survives. The plan `term_then_kill` has a 300 ms grace; the agent needs the SIGKILL
 //! only when it outlives SIGTERM (`sigterm-ignorer`, `slow-port-holder` started
 //! directly). No cell cleans up in a handler, so no cell's verdict depends on the grace
-//! being long enough: each agent dies of SIGTERM at once, or never exits on it.
+//! being long enough: each agent dies of SIGTERM at once, or never exits on it. Nor on
+//! the machine's speed: every expected survivor lives until the harness kills it, and
+//! what a cell expects to end is waited for (up to `SETTLE`, each exit ending the wait)
+//! before the verdict.
 
 use orphan_check::{free_port, Fixture, Ready, Scenario};
 use rstest::rstest;
 
-use crate::common::{expect_held_at_ready, plan, survivor_names, DEADLINE};
+use crate::common::{expect_held_at_ready, plan, survivor_names, Watched, DEADLINE, SETTLE};
 
 #[derive(Debug, Clone, Copy)]
 enum How {
@@ -174,6 +177,16 @@ fn matrix(
         .expect("the scenario runs");
     expect_held_at_ready(&outcome, port);
 
+    // What the cell expects to end (each process of the tree at readiness whose name is
+    // not among the expected survivors) may take its time on a loaded machine: wait for
+    // it, up to an upper bound that each exit ends early. What it expects to survive
+    // lives until the harness kills it, so the deadline after the kill still shows it.
+    let ending = outcome
+        .tree_before_kill()
+        .iter()
+        .filter(|p| !expected.contains(&p.comm.as_str()))
+        .map(|p| p.pid);
+    Watched::new(ending).wait_all_gone(SETTLE);
     let survivors = survivor_names(&outcome);
     assert_eq!(survivors, expected, "survivors\n{}", outcome.report());
 
