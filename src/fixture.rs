@@ -23,7 +23,8 @@ pub enum Fixture {
     SigtermIgnorer,
     /// `Popen("a & b & wait", shell=True)`: killing the shell orphans its children.
     ShellForkTree,
-    /// Catches SIGTERM/SIGINT and keeps the port for `--hold-ms` before exiting.
+    /// Catches SIGTERM/SIGINT and keeps the port for `--hold-ms` before exiting
+    /// (`--hold-ms forever`: until killed).
     SlowPortHolder,
     /// The driver agent: starts another fixture plainly, in a new session or group, and
     /// reacts to SIGTERM/SIGINT by dying, forwarding, or killing the child's group.

@@ -50,6 +50,11 @@ pub fn run_with_port(build: impl Fn(u16) -> Scenario) -> (Outcome, u16) {
 /// the tree is empty; only leaks wait this long.
 pub const DEADLINE: Duration = Duration::from_millis(500);
 
+/// An upper bound for what a test expects to end after the kill (a process's exit, a
+/// handler's cleanup) on a loaded machine. Every wait on it returns at its event: it
+/// costs only a test whose expectation fails.
+pub const SETTLE: Duration = Duration::from_secs(10);
+
 /// The `comm` names of the survivors, sorted.
 pub fn survivor_names(outcome: &Outcome) -> Vec<String> {
     let mut v: Vec<String> = outcome

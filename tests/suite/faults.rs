@@ -1036,10 +1036,9 @@ fn fork_storm(mode: CgroupMode, label: &str) {
         .run()
         .expect("the storm runs");
     let run_id = outcome.run_id().to_string();
-    let deadline = Duration::from_millis(500);
-    let asked = Instant::now();
-    let survivors = outcome.survivors_after(deadline);
-    let verdict_took = asked.elapsed();
+    // How long the verdict and the cleanup take is a figure of `benches/fork_storm.rs`;
+    // here only what they find and leave.
+    let survivors = outcome.survivors_after(Duration::from_millis(500));
     assert!(survivors.len() > 10, "the storm grew: {}", survivors.len());
     assert!(
         // A zombie's environment cannot be read (None); only Some(false) is a stranger.
@@ -1051,25 +1050,9 @@ fn fork_storm(mode: CgroupMode, label: &str) {
         "more survivors than the storm can make: {}",
         survivors.len()
     );
-    let dropping = Instant::now();
     drop(outcome);
-    let drop_took = dropping.elapsed();
     let gone = wait_marker_gone(&run_id, GONE_BOUND);
-    println!(
-        "FIGURE fork-storm {label}: survivors at verdict={} verdict_took={verdict_took:?} \
-         (deadline {deadline:?}) drop_took={drop_took:?} then_gone_after={:?}",
-        survivors.len(),
-        gone
-    );
-    assert!(gone.is_ok(), "left after drop: {gone:?}");
-    assert!(
-        verdict_took < deadline + Duration::from_secs(5),
-        "the verdict took {verdict_took:?}"
-    );
-    assert!(
-        drop_took < Duration::from_secs(5),
-        "drop took {drop_took:?}"
-    );
+    assert!(gone.is_ok(), "{label}: left after drop: {gone:?}");
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! - SIGKILL cannot be caught; a signal to a pid reaches that process only; a signal to
 //!   a process group reaches every member, and only members.
 //! - `sigterm-ignorer` ignores SIGTERM (SIGINT and SIGHUP kill it).
-//! - `slow-port-holder` catches SIGTERM and SIGINT and keeps its port 5 s (SIGHUP kills it).
+//! - `slow-port-holder` catches SIGTERM and SIGINT and keeps its port until killed
+//!   (`--hold-ms forever`: it waits for an event that never comes, so it outlasts the
+//!   grace and the deadline by construction, not by a margin). SIGHUP kills it.
 //! - `shell-fork-tree` is `sh -c 'listener & listener & wait'`: a non-interactive shell
 //!   starts background commands with SIGINT and SIGQUIT ignored, so Ctrl-C to the group
 //!   kills the shell and leaves both listeners; SIGTERM or SIGKILL to the shell's pid
@@ -18,12 +20,16 @@
 //! Every listener holds the cell's port, so "the port is held" exactly when something
 //! survives. The plan `term_then_kill` has a 300 ms grace; the agent needs the SIGKILL
 //! only when it outlives SIGTERM (`sigterm-ignorer`, `slow-port-holder` started
-//! directly).
+//! directly). No cell cleans up in a handler, so no cell's verdict depends on the grace
+//! being long enough: each agent dies of SIGTERM at once, or never exits on it. Nor on
+//! the machine's speed: every expected survivor lives until the harness kills it, and
+//! what a cell expects to end is waited for (up to `SETTLE`, each exit ending the wait)
+//! before the verdict.
 
 use orphan_check::{free_port, Fixture, Ready, Scenario};
 use rstest::rstest;
 
-use crate::common::{expect_held_at_ready, plan, survivor_names, DEADLINE};
+use crate::common::{expect_held_at_ready, plan, survivor_names, Watched, DEADLINE, SETTLE};
 
 #[derive(Debug, Clone, Copy)]
 enum How {
@@ -40,7 +46,7 @@ enum How {
 fn command(fixture: Fixture, how: How, port: u16) -> std::process::Command {
     let mut child_args = vec!["--port".to_string(), port.to_string()];
     if fixture == Fixture::SlowPortHolder {
-        child_args.extend(["--hold-ms".into(), "5000".into()]);
+        child_args.extend(["--hold-ms".into(), "forever".into()]);
     }
     let how = match how {
         How::Direct => {
@@ -171,6 +177,16 @@ fn matrix(
         .expect("the scenario runs");
     expect_held_at_ready(&outcome, port);
 
+    // What the cell expects to end (each process of the tree at readiness whose name is
+    // not among the expected survivors) may take its time on a loaded machine: wait for
+    // it, up to an upper bound that each exit ends early. What it expects to survive
+    // lives until the harness kills it, so the deadline after the kill still shows it.
+    let ending = outcome
+        .tree_before_kill()
+        .iter()
+        .filter(|p| !expected.contains(&p.comm.as_str()))
+        .map(|p| p.pid);
+    Watched::new(ending).wait_all_gone(SETTLE);
     let survivors = survivor_names(&outcome);
     assert_eq!(survivors, expected, "survivors\n{}", outcome.report());
 

@@ -14,7 +14,7 @@ fn managed_subprocess_cleans_up_unless_sigkilled(
     #[values(
         "sigkill",
         "sigterm",
-        "term-then-kill=2s",
+        "term-then-kill=10s",
         "int-group",
         "kill-group",
         "hup-group"
@@ -45,10 +45,14 @@ fn managed_subprocess_cleans_up_unless_sigkilled(
     // a kill of the agent's group; SIGHUP has no handler, so no `finally` either.
     let holds = matches!(
         plan.name().as_str(),
-        "sigterm" | "term-then-kill=2s" | "int-group"
+        "sigterm" | "term-then-kill=10s" | "int-group"
     );
+    // A deadline is an upper bound: a clean tree answers the moment it is empty, so where
+    // the fix holds give the agent's cleanup and exit all a loaded CI machine may need.
+    // Where it fails the server lives until the harness kills it: a second shows that.
+    let deadline = Duration::from_secs(if holds { 10 } else { 1 });
     let verdict = outcome
-        .check_no_survivors(Duration::from_secs(1))
-        .and_then(|o| o.check_port_free(p, Duration::from_secs(1)));
+        .check_no_survivors(deadline)
+        .and_then(|o| o.check_port_free(p, deadline));
     assert_eq!(verdict.is_ok(), holds, "{}", outcome.report());
 }
