@@ -141,3 +141,10 @@ pub fn diagnose(
         })
         .collect()
 }
+
+/// The clean path's step marks recorded since the last call, each a label and the
+/// instant its step ended (feature `cost-trace`; examples/clean-cost.rs prints them).
+#[cfg(feature = "cost-trace")]
+pub fn cost_marks() -> Vec<(&'static str, std::time::Instant)> {
+    crate::cost_trace::take_marks()
+}

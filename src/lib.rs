@@ -59,6 +59,7 @@ compile_error!(
 pub mod bench;
 mod cgroup;
 mod container;
+mod cost_trace;
 mod diagnosis;
 mod error;
 mod exit_status;

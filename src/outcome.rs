@@ -390,6 +390,7 @@ impl Drop for Outcome {
     fn drop(&mut self) {
         // One deadline for every step that may wait, so the whole drop takes at most
         // DROP_BOUND however the steps share it.
+        crate::cost_trace::mark("drop: start");
         let deadline = Instant::now() + DROP_BOUND;
         // cgroup.kill first: atomic, so a fork storm cannot outrun it. The sentinel's own
         // loop (lifeline EOF, when its handle shuts down next) then reaps everything.
@@ -405,6 +406,7 @@ impl Drop for Outcome {
                 LOST_PATIENCE.min(left),
             );
         }
+        crate::cost_trace::mark("drop: cgroup.kill written, lost_track checked");
         self.live.sentinel.shut_down(deadline);
         if let Some(cg) = &mut self.live.cgroup {
             cg.remove(deadline);

@@ -54,6 +54,7 @@ impl Outcome {
                 checks += 1;
             }
         }
+        crate::cost_trace::mark("survivors_after: empty event seen");
         let survivors = if empty {
             Vec::new()
         } else {

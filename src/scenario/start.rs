@@ -25,6 +25,7 @@ impl Scenario {
     ///
     /// Every error leaves nothing of the scenario running.
     pub fn run(self) -> Result<Outcome, Error> {
+        crate::cost_trace::mark("run: start");
         self.validate()?;
         let program = resolve_program(&self.command)?;
         let container = self.container || self.plan.needs_container();
@@ -65,6 +66,7 @@ impl Scenario {
         for &port in &watched {
             check_port_free_before(port)?;
         }
+        crate::cost_trace::mark("run: program resolved, ports checked");
         let run_id = new_run_id();
         let cgroup = match self.cgroup.resolved() {
             CgroupMode::Off => None,
@@ -76,6 +78,7 @@ impl Scenario {
                 })?)
             }
         };
+        crate::cost_trace::mark("run: cgroup named");
         let mut launch = self.launch_spec(&top_program, &top_argv, &run_id, cgroup.as_ref())?;
         if container {
             launch.namespaces = Some(namespaces()?);
@@ -100,6 +103,7 @@ impl Scenario {
             stdin_writer = Some(write_end);
         }
 
+        crate::cost_trace::mark("run: launch prepared");
         let clock = Clock::start();
         let start_deadline = Instant::now() + self.ready_timeout;
         let spawned = sentinel::spawn(&launch, self.sentinel_start, start_deadline);
@@ -124,6 +128,7 @@ impl Scenario {
                 })
             }
         };
+        crate::cost_trace::mark("spawn: agent exec'd (exec-status EOF)");
         let sentinel = spawned.sentinel;
         let pipes = AgentPipes {
             stdin: stdin_writer.as_ref().and_then(|fd| pipe_inode(fd.as_fd())),
@@ -149,6 +154,7 @@ impl Scenario {
             what: "could not start the output reader",
             source,
         })?;
+        crate::cost_trace::mark("tracker thread started");
         if let Some(forwarder) = &self.forwarder {
             forwarder.attach(tracker.mailbox());
         }

@@ -92,6 +92,7 @@ impl SentinelHandle {
             return self.ended == Ended::Reaped;
         }
         self.control = None;
+        crate::cost_trace::mark("drop: lifeline closed");
         if let Some(pidfd) = &self.pidfd {
             let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
             let patience = deadline.saturating_duration_since(Instant::now());
@@ -101,6 +102,7 @@ impl SentinelHandle {
             };
             let _ = retry_on_intr(|| poll(&mut fds, Some(&timeout)));
         }
+        crate::cost_trace::mark("drop: sentinel exited (pidfd readable)");
         if self.try_reap() {
             return true;
         }

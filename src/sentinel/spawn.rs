@@ -178,6 +178,7 @@ pub(crate) fn spawn(
         None => start_by_fork(&plan)?,
     };
 
+    crate::cost_trace::mark("spawn: sentinel started");
     // The harness keeps only its own ends; closing the others makes EOF mean what it
     // should (lifeline, agent output, exec status).
     drop((ctl_r, ev_w, out_w, err_w, xs_w, devnull));
