@@ -21,7 +21,7 @@ use procfs::net::TcpState;
 use procfs::process::FDTarget;
 
 use crate::netlink::{self, ListenSocket};
-use crate::procs::{self, ProcessInfo};
+use crate::procs::{self, FdLinks, ProcessInfo};
 
 /// Where a [`Listening`] table came from (for diagnostics and tests).
 #[cfg_attr(not(test), allow(dead_code))]
@@ -109,7 +109,13 @@ impl Listening {
         if self.by_inode.is_empty() {
             return Vec::new();
         }
-        let mut ports: Vec<u16> = socket_inodes(pid)
+        self.ports_in(&FdLinks::read(pid))
+    }
+
+    /// Ports the process whose descriptors are `links` listens on, sorted, without
+    /// duplicates.
+    pub(crate) fn ports_in(&self, links: &FdLinks) -> Vec<u16> {
+        let mut ports: Vec<u16> = socket_inodes_in(links)
             .into_iter()
             .filter_map(|inode| self.by_inode.get(&inode).copied())
             .collect();
@@ -170,6 +176,17 @@ fn with_fallback<T>(
         Ok(l) => Ok(then(l)),
         Err(_) => slow().map(then),
     }
+}
+
+/// The socket inodes among descriptors already read.
+pub(crate) fn socket_inodes_in(links: &FdLinks) -> Vec<u64> {
+    links
+        .iter()
+        .filter_map(|(_, link)| match procs::fd_target(link) {
+            Some(FDTarget::Socket(inode)) => Some(inode),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The socket inodes among a process's open descriptors.

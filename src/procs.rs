@@ -223,6 +223,29 @@ pub(crate) fn fd_links(pid: i32) -> impl Iterator<Item = (u32, PathBuf)> {
         })
 }
 
+/// One process's descriptors and the link each names, read once for every question a
+/// survivor snapshot asks of them (its ports, the agent's pipes it holds, its stdin, the
+/// pipes it writes): one pass over `/proc/<pid>/fd` instead of one per question.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FdLinks(Vec<(u32, PathBuf)>);
+
+impl FdLinks {
+    /// `pid`'s descriptors now ([`fd_links`]); none when it is gone or not ours to read.
+    pub(crate) fn read(pid: i32) -> FdLinks {
+        FdLinks(fd_links(pid).collect())
+    }
+
+    /// Each descriptor and what its link names.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Path)> {
+        self.0.iter().map(|(fd, link)| (*fd, link.as_path()))
+    }
+
+    /// The link of descriptor `fd`, if it is open.
+    pub(crate) fn get(&self, fd: u32) -> Option<&Path> {
+        self.iter().find(|(n, _)| *n == fd).map(|(_, link)| link)
+    }
+}
+
 /// What a descriptor's link names: `socket:[N]`, `pipe:[N]`, a path… (`None` for a link
 /// procfs cannot read, or one that is not UTF-8).
 pub(crate) fn fd_target(link: &Path) -> Option<FDTarget> {
