@@ -102,8 +102,14 @@ impl Outcome {
             let state = self.live.tracker.lock();
             (state.empty_at.is_some(), state.sentinel_gone)
         };
-        // The sentinel is our unreaped child until the outcome drops: its pid is its own.
-        let dead = || ProcessInfo::read(self.live.sentinel.pid()).is_none_or(|p| p.is_zombie());
+        // The sentinel is our unreaped child until the outcome drops: its pid is its own,
+        // and so is its pidfd, readable once it has exited.
+        let sentinel = &self.live.sentinel;
+        let dead = || {
+            sentinel
+                .has_exited()
+                .unwrap_or_else(|| ProcessInfo::read(sentinel.pid()).is_none_or(|p| p.is_zombie()))
+        };
         !empty && (gone || dead())
     }
 

@@ -67,6 +67,24 @@ impl SentinelHandle {
         self.pid
     }
 
+    /// Whether the sentinel has exited (it may still be our unreaped zombie): its pidfd
+    /// is readable then, so one `poll` answers, instead of a read of its `/proc` entry.
+    /// `None` without a pidfd (a kernel before 5.3).
+    pub(crate) fn has_exited(&self) -> Option<bool> {
+        if self.ended == Ended::Reaped {
+            return Some(true);
+        }
+        let pidfd = self.pidfd.as_ref()?;
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        let now = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        retry_on_intr(|| poll(&mut fds, Some(&now)))
+            .ok()
+            .map(|ready| ready > 0)
+    }
+
     /// Sends a request. An error means the sentinel is already gone.
     pub(crate) fn send(&self, request: Request) -> io::Result<()> {
         let record = request.encode();
@@ -208,6 +226,19 @@ mod tests {
         child.kill().expect("kill");
         let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
         retry_on_intr(|| poll(&mut fds, None)).expect("poll");
+    }
+
+    #[test]
+    fn the_pidfd_says_when_the_sentinel_has_exited() {
+        let (mut handle, mut child, _lifeline) = stuck_sentinel();
+        assert_eq!(handle.has_exited(), Some(false), "alive");
+        child.kill().expect("kill");
+        let pidfd = handle.pidfd.as_ref().expect("pidfd");
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        retry_on_intr(|| poll(&mut fds, None)).expect("poll");
+        assert_eq!(handle.has_exited(), Some(true), "a zombie, not reaped yet");
+        assert!(handle.shut_down(Instant::now()));
+        assert_eq!(handle.has_exited(), Some(true), "reaped");
     }
 
     #[test]
