@@ -392,9 +392,13 @@ impl Drop for Outcome {
         // DROP_BOUND however the steps share it.
         crate::cost_trace::mark("drop: start");
         let deadline = Instant::now() + DROP_BOUND;
+        // A tree the sentinel reported empty stays empty: it was the subreaper of every
+        // process in it, so nothing is left that could fork. (Should anything still be
+        // in the cgroup, its removal below kills it and waits.)
+        let empty = self.live.tracker.lock().empty_at.is_some();
         // cgroup.kill first: atomic, so a fork storm cannot outrun it. The sentinel's own
         // loop (lifeline EOF, when its handle shuts down next) then reaps everything.
-        if let Some(cg) = &self.live.cgroup {
+        if let Some(cg) = self.live.cgroup.as_ref().filter(|_| !empty) {
             let _ = cg.kill();
         }
         if self.lost_track() {
