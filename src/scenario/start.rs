@@ -18,7 +18,7 @@ use crate::sentinel;
 use crate::tracker::{Clock, Tracker};
 use crate::RUN_ENV;
 use rustix::pipe::{pipe_with, PipeFlags};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 impl Scenario {
     /// Launches the agent under a sentinel, waits for readiness, and runs the kill plan.
@@ -106,7 +106,26 @@ impl Scenario {
         crate::cost_trace::mark("run: launch prepared");
         let clock = Clock::start();
         let start_deadline = Instant::now() + self.ready_timeout;
-        let spawned = sentinel::spawn(&launch, self.sentinel_start, start_deadline);
+        let inherit_stdio = self.inherit_stdio;
+        let ready_line = self.ready.as_ref().and_then(Ready::line);
+        // The tracker's thread starts with the sentinel, not after the agent's exec.
+        let spawned = sentinel::spawn(
+            &launch,
+            self.sentinel_start,
+            start_deadline,
+            |events, stdout, stderr| {
+                let inode = |own: BorrowedFd<'_>, pipe: &OwnedFd| {
+                    pipe_inode(if inherit_stdio { own } else { pipe.as_fd() })
+                };
+                let inodes = (
+                    inode(std::io::stdout().as_fd(), &stdout),
+                    inode(std::io::stderr().as_fd(), &stderr),
+                );
+                let tracker = Tracker::start(events, stdout, stderr, clock, ready_line);
+                crate::cost_trace::mark("tracker thread started");
+                tracker.map(|tracker| (tracker, inodes))
+            },
+        );
         // The sentinel has its copies; the harness keeps only the write end of stdin.
         drop(launch);
         let spawned = match spawned {
@@ -130,31 +149,17 @@ impl Scenario {
         };
         crate::cost_trace::mark("spawn: agent exec'd (exec-status EOF)");
         let sentinel = spawned.sentinel;
-        let pipes = AgentPipes {
-            stdin: stdin_writer.as_ref().and_then(|fd| pipe_inode(fd.as_fd())),
-            stdout: if self.inherit_stdio {
-                pipe_inode(std::io::stdout().as_fd())
-            } else {
-                pipe_inode(spawned.stdout.as_fd())
-            },
-            stderr: if self.inherit_stdio {
-                pipe_inode(std::io::stderr().as_fd())
-            } else {
-                pipe_inode(spawned.stderr.as_fd())
-            },
-        };
-        let tracker = Tracker::start(
-            spawned.events,
-            spawned.stdout,
-            spawned.stderr,
-            clock,
-            self.ready.as_ref().and_then(Ready::line),
-        )
-        .map_err(|source| Error::Io {
+        // A reader that could not start: the sentinel's handle drops here, which ends
+        // the agent it started.
+        let (tracker, (stdout, stderr)) = spawned.reader.map_err(|source| Error::Io {
             what: "could not start the output reader",
             source,
         })?;
-        crate::cost_trace::mark("tracker thread started");
+        let pipes = AgentPipes {
+            stdin: stdin_writer.as_ref().and_then(|fd| pipe_inode(fd.as_fd())),
+            stdout,
+            stderr,
+        };
         if let Some(forwarder) = &self.forwarder {
             forwarder.attach(tracker.mailbox());
         }

@@ -310,19 +310,20 @@ mod tests {
             &launch,
             SentinelStart::Fork,
             Instant::now() + Duration::from_secs(30),
+            |events, _stdout, _stderr| events,
         )
         .expect("spawn")
         .map_err(|(stage, errno)| format!("{stage:?} {errno}"))
         .expect("the agent started");
         assert!(matches!(
-            next_event(&spawned.events),
+            next_event(&spawned.reader),
             Some(Event::AgentStarted { .. })
         ));
         // The agent lives until the lifeline closes: its kill and its reap come after,
         // and nobody is left to hear of them.
         let mut sentinel = spawned.sentinel;
         assert!(sentinel.shut_down(Instant::now() + Duration::from_secs(30)));
-        let after: Vec<Event> = std::iter::from_fn(|| next_event(&spawned.events)).collect();
+        let after: Vec<Event> = std::iter::from_fn(|| next_event(&spawned.reader)).collect();
         assert!(after.is_empty(), "events after the lifeline: {after:?}");
     }
 }

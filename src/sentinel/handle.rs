@@ -20,13 +20,11 @@ use super::wire::{Request, REQUEST_LEN};
 const DROP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The harness's side of a freshly started sentinel.
-pub(crate) struct Spawned {
+pub(crate) struct Spawned<R> {
     pub sentinel: SentinelHandle,
-    /// Events from the sentinel, fixed-size records (see [`Event`](super::Event)).
-    pub events: OwnedFd,
-    /// The read ends of the agent's stdout and stderr.
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    /// What `spawn`'s `reader` made of the read ends: the sentinel's events (fixed-size
+    /// records, see [`Event`](super::Event)) and the agent's stdout and stderr.
+    pub reader: R,
 }
 
 /// Where the sentinel is in its life, as far as its handle knows.

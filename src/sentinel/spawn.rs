@@ -122,19 +122,27 @@ fn resident_bytes() -> u64 {
 /// A launch status that is no [`LaunchFailure`] is an error of kind `InvalidData` (a
 /// [`WireError`]).
 ///
+/// `reader` gets the read ends (the sentinel's events, the agent's stdout and stderr)
+/// before the sentinel starts, so that whatever reads them (the tracker's thread) is
+/// running by the time the first event arrives, rather than created after the agent's
+/// `exec`, on the way to every wait. What it makes of them is in [`Spawned::reader`].
+///
 /// On `Err((stage, errno))` the sentinel has already been told to clean up; dropping the
 /// handle inside finishes the job.
-pub(crate) fn spawn(
+pub(crate) fn spawn<R>(
     launch: &Launch,
     start: SentinelStart,
     deadline: Instant,
-) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
+    reader: impl FnOnce(OwnedFd, OwnedFd, OwnedFd) -> R,
+) -> io::Result<Result<Spawned<R>, (LaunchStage, i32)>> {
     let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (out_r, out_w) = output_pipe(launch.inherit_output, std::io::stdout().as_fd())?;
     let (err_r, err_w) = output_pipe(launch.inherit_output, std::io::stderr().as_fd())?;
     let (xs_r, xs_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let devnull = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+    // The plan records the write ends by number; the read ends go to the reader now.
+    let reader = reader(ev_r, out_r, err_r);
 
     // The agent's stack between clone and exec. The sentinel gets its own copy of this
     // buffer at fork; it must exist before the fork because nothing may allocate after.
@@ -203,12 +211,7 @@ pub(crate) fn spawn(
         }
     }
     if got == 0 {
-        return Ok(Ok(Spawned {
-            sentinel,
-            events: ev_r,
-            stdout: out_r,
-            stderr: err_r,
-        }));
+        return Ok(Ok(Spawned { sentinel, reader }));
     }
     let _ = sentinel.send(Request::KillTree);
     drop(sentinel);
