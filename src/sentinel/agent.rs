@@ -158,10 +158,10 @@ unsafe fn agent_main(plan: &ChildPlan<'_>, born_in_cgroup: bool) -> ! {
         sys::dup_onto(FD_STDOUT, 1, false);
         sys::dup_onto(FD_STDERR, 2, false);
     }
-    // Handlers are reset by exec, but ignored signals are inherited: reset them all, so
-    // the agent starts as it would from a shell. Every signal is blocked until then
-    // (since before the clone).
-    plan.signals.reset_dispositions();
+    // Handlers are reset by exec, but ignored signals are inherited: the agent's are
+    // the default, as from a shell. Every signal is blocked until then (since before the
+    // clone); then the mask is emptied, whatever the caller's was.
+    plan.signals.set_agent_dispositions();
     sys::set_signal_mask(&plan.signals.empty);
     if let Some(cwd) = plan.cwd {
         if let Err(errno) = sys::chdir(cwd) {

@@ -42,8 +42,7 @@ pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
     sys::set_name(c"orphan-sentinel");
     // Every disposition the caller set goes back to the default (every signal is still
     // blocked, since before the fork): see `signals`.
-    plan.signals.reset_dispositions();
-    let _ = sys::set_disposition(libc::SIGPIPE, &plan.signals.ignore_action);
+    plan.signals.set_sentinel_dispositions();
     sys::set_signal_mask(&plan.signals.watched);
     // Kept open for the sentinel's life; -1 when there is none.
     let signalfd = signalfd_above_slots(&plan.signals.watched);
