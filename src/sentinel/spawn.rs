@@ -4,6 +4,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::RwLock;
 use std::time::Instant;
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -116,6 +117,22 @@ fn resident_bytes() -> u64 {
         .map_or(0, |pages| pages * rustix::param::page_size() as u64)
 }
 
+/// Held (shared) while a sentinel is being started, taken alone by [`while_no_start`].
+static START_GATE: RwLock<()> = RwLock::new(());
+
+/// Runs `f` while no sentinel is being started, and none starts until it returns.
+///
+/// A fork copies every descriptor of the caller, close-on-exec or not, and the new
+/// sentinel closes the ones it does not own only when it first runs (`remap_fds`, its
+/// first step), which on a loaded machine can be milliseconds later; a `posix_spawn`
+/// keeps them until its `exec`. A descriptor that must never outlive the moment (the
+/// port probe's bound socket, a copy of one of the tree's listening sockets) is made and
+/// closed inside `f`, so no sentinel ever holds it.
+pub(crate) fn while_no_start<T>(f: impl FnOnce() -> T) -> T {
+    let _alone = START_GATE.write().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
 /// Starts a sentinel that launches `launch` as the agent, and waits until the agent's
 /// `exec` succeeded or failed, or `deadline` passed (a `chdir` or `exec` that hangs, on
 /// a network filesystem): then an error of kind `TimedOut`, and nothing left running.
@@ -174,8 +191,14 @@ pub(crate) fn spawn<R>(
     // started without the hook taking over (the loader failed, `/proc/self/exe` is an
     // interpreter that loaded this crate), falls back to fork. Container mode always
     // forks: its settings do not travel through the exec sentinel's launch data.
-    let execed = if start.resolve() == SentinelStart::Exec && launch.namespaces.is_none() {
-        spawn_by_exec(launch, &plan.inherited)
+    let by_exec = start.resolve() == SentinelStart::Exec && launch.namespaces.is_none();
+    let starting = || START_GATE.read().unwrap_or_else(|e| e.into_inner());
+    let execed = if by_exec {
+        let spawned = {
+            let _starting = starting();
+            spawn_by_exec(launch, &plan.inherited)
+        };
+        spawned
             .ok()
             .filter(|&pid| hook_took_over(pid, &xs_r, deadline))
     } else {
@@ -183,7 +206,10 @@ pub(crate) fn spawn<R>(
     };
     let pid = match execed {
         Some(pid) => pid,
-        None => start_by_fork(&plan)?,
+        None => {
+            let _starting = starting();
+            start_by_fork(&plan)?
+        }
     };
 
     crate::cost_trace::mark("spawn: sentinel started");
