@@ -25,6 +25,8 @@ pub(super) struct SignalPlan {
     default_action: libc::sigaction,
     /// `SIG_IGN`, for SIGPIPE in the sentinel.
     ignore_action: libc::sigaction,
+    /// The kernel's signal set size, for the raw `rt_sigaction`.
+    sigset_bytes: usize,
 }
 
 impl SignalPlan {
@@ -35,6 +37,7 @@ impl SignalPlan {
             all: sys::full_signal_set(),
             default_action: sys::disposition(libc::SIG_DFL),
             ignore_action: sys::disposition(libc::SIG_IGN),
+            sigset_bytes: (libc::SIGRTMAX() as usize + 1) / 8,
         }
     }
 
@@ -59,12 +62,17 @@ impl SignalPlan {
     }
 
     /// Sets every signal's disposition to the default (SIGKILL and SIGSTOP have no
-    /// other). Post-fork safe: `sigaction` only, with the action prepared before.
+    /// other). Post-fork safe: `sigaction` only, with the action prepared before. The
+    /// numbers the C library reserves for itself (glibc's 32 and 33), which its
+    /// `sigaction` refuses, are reset by the system call: a test process may ignore one,
+    /// and an ignored signal survives `exec`.
     fn reset_dispositions(&self) {
         for signal in 1..NSIG {
-            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                // The numbers the C library reserves for itself are refused: fine.
-                let _ = sys::set_disposition(signal, &self.default_action);
+            if signal != libc::SIGKILL
+                && signal != libc::SIGSTOP
+                && sys::set_disposition(signal, &self.default_action) == Err(libc::EINVAL)
+            {
+                let _ = sys::set_default_disposition_raw(signal, self.sigset_bytes);
             }
         }
     }

@@ -84,3 +84,53 @@ fn the_agent_starts_with_default_signal_dispositions_and_its_own_group() {
     assert_eq!(agent.sid, outcome.sentinel_pid());
     assert_eq!(agent.ppid, outcome.sentinel_pid());
 }
+
+#[test]
+fn the_agent_is_born_in_its_own_cgroup_with_no_signal_ignored_or_blocked() {
+    // The agent's clone into its cgroup: it must start in the scenario's cgroup, in its
+    // own group, with the dispositions and mask of a shell's child, whatever the test
+    // process ignores (this one ignores SIGPIPE, as Rust does, and signal 32, which
+    // glibc's `sigaction` refuses to reset).
+    if orphan_check::cgroup_root().is_none() {
+        eprintln!("skipped: no writable cgroup v2");
+        return;
+    }
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "s=/proc/$$/status; echo \"ready $(grep SigIgn $s | cut -f2) $(grep SigBlk $s | cut -f2) $(grep ^0:: /proc/$$/cgroup)\"; exec sleep 1000",
+    ]);
+    let outcome = Scenario::new(cmd)
+        .cgroup(orphan_check::CgroupMode::Required)
+        .ready_when(Ready::stdout_line("ready"))
+        .run()
+        .unwrap();
+    let line = outcome.stdout().lines().next().unwrap().to_owned();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.len(), 4, "{line}");
+    assert_eq!(u64::from_str_radix(words[1], 16), Ok(0), "ignored: {line}");
+    assert_eq!(u64::from_str_radix(words[2], 16), Ok(0), "blocked: {line}");
+    let dir: String = outcome
+        .run_id()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    assert!(
+        words[3].ends_with(&format!("/orphan-check-{dir}")),
+        "{line}"
+    );
+    let agent = outcome
+        .tree_before_kill()
+        .iter()
+        .find(|p| p.pid == outcome.agent_pid())
+        .unwrap();
+    assert_eq!(agent.pgid, agent.pid);
+    assert_eq!(agent.ppid, outcome.sentinel_pid());
+    outcome.assert_no_survivors(Duration::from_secs(2));
+}
