@@ -92,19 +92,26 @@ pub struct SurvivorReads {
     pub pipes: usize,
 }
 
-/// The reads a survivor snapshot makes for each survivor of `alive` (the LISTEN table
-/// once, then per survivor its ports, marker, stdin and pipes), as `survivors_after`
-/// makes them for the first survivors.
+/// The reads a survivor snapshot makes for each survivor of `alive` (its descriptors
+/// once; the LISTEN table once, only when one of them holds a socket; then per survivor
+/// its ports, marker, stdin and pipes), as `survivors_after` makes them for the first
+/// survivors.
 pub fn survivor_reads(alive: &[ProcessInfo], run_id: &str) -> Vec<SurvivorReads> {
-    let listening = Listening::read().unwrap_or_default();
+    let links: Vec<procs::FdLinks> = alive.iter().map(|p| procs::FdLinks::read(p.pid)).collect();
+    let listening = if links.iter().any(|l| !ports::socket_inodes_in(l).is_empty()) {
+        Listening::read().unwrap_or_default()
+    } else {
+        Listening::default()
+    };
     alive
         .iter()
-        .map(|p| SurvivorReads {
+        .zip(&links)
+        .map(|(p, links)| SurvivorReads {
             process: p.clone(),
-            ports: listening.ports_of(p.pid),
+            ports: listening.ports_in(links),
             marker: procs::carries_marker(p.pid, run_id),
-            stdin_pipe: crate::pipes::stdin_pipe(p.pid),
-            pipes: crate::pipes::pipes_of(p.pid).len(),
+            stdin_pipe: crate::pipes::stdin_pipe_in(links),
+            pipes: crate::pipes::pipes_in(links).len(),
         })
         .collect()
 }

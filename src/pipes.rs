@@ -86,7 +86,7 @@ pub(crate) fn pipes_of(pid: i32) -> Vec<(u32, u64)> {
 }
 
 /// Every pipe among descriptors already read: (descriptor number, inode).
-fn pipes_in(links: &FdLinks) -> Vec<(u32, u64)> {
+pub(crate) fn pipes_in(links: &FdLinks) -> Vec<(u32, u64)> {
     links
         .iter()
         .filter_map(|(fd, link)| Some((fd, pipe_of(link)?)))
@@ -107,11 +107,6 @@ pub(crate) fn agent_streams_held(links: &FdLinks, agent: &AgentPipes) -> Vec<Str
         }
     }
     out
-}
-
-/// The inode of `pid`'s stdin when it is a pipe.
-pub(crate) fn stdin_pipe(pid: i32) -> Option<u64> {
-    pipe_of(&std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?)
 }
 
 /// The inode of the stdin among descriptors already read, when it is a pipe.

@@ -110,6 +110,7 @@ impl Listening {
     }
 
     /// Ports `pid` listens on, sorted, without duplicates.
+    #[cfg(test)]
     pub(crate) fn ports_of(&self, pid: i32) -> Vec<u16> {
         if self.by_inode.is_empty() {
             return Vec::new();
