@@ -357,8 +357,8 @@ fn bench_clean(results: &mut Results) {
         ours.to_string(),
         format!("Command spawn + ready line + kill + wait: {base}"),
         format!("{r:.2}×"),
-        "≤ 2×",
-        Some(r <= 2.0),
+        "≤ 1.5×",
+        Some(r <= 1.5),
     );
     let (off, base_off) = side_by_side(n, || clean_scenario(CgroupMode::Off), plain_command);
     let r = ratio(off.median, base_off.median);
@@ -367,8 +367,8 @@ fn bench_clean(results: &mut Results) {
         off.to_string(),
         format!("Command: {base_off}"),
         format!("{r:.2}×"),
-        "≤ 2×",
-        Some(r <= 2.0),
+        "≤ 1.4×",
+        Some(r <= 1.4),
     );
     let (run, assert, drop) = phases(n);
     results.add(
@@ -1014,7 +1014,7 @@ fn bench_kill_tree(results: &mut Results) {
             sentinel.to_string(),
             "skipped: no writable cgroup v2",
             "—",
-            "≤ 1.5×",
+            "≤ 1.2×",
             None,
         );
         return;
@@ -1027,8 +1027,8 @@ fn bench_kill_tree(results: &mut Results) {
         sentinel.to_string(),
         format!("write cgroup.kill, wait for `populated 0`: {bare}"),
         format!("{r:.2}×"),
-        "≤ 1.5×",
-        Some(r <= 1.5),
+        "≤ 1.2×",
+        Some(r <= 1.2),
     );
     let r = ratio(with_cgroup.median, bare.median);
     results.add(

@@ -93,19 +93,26 @@ pub struct SurvivorReads {
     pub pipes: usize,
 }
 
-/// The reads a survivor snapshot makes for each survivor of `alive` (the LISTEN table
-/// once, then per survivor its ports, marker, stdin and pipes), as `survivors_after`
-/// makes them for the first survivors.
+/// The reads a survivor snapshot makes for each survivor of `alive` (its descriptors
+/// once; the LISTEN table once, only when one of them holds a socket; then per survivor
+/// its ports, marker, stdin and pipes), as `survivors_after` makes them for the first
+/// survivors.
 pub fn survivor_reads(alive: &[ProcessInfo], run_id: &str) -> Vec<SurvivorReads> {
-    let listening = Listening::read().unwrap_or_default();
+    let links: Vec<procs::FdLinks> = alive.iter().map(|p| procs::FdLinks::read(p.pid)).collect();
+    let listening = if links.iter().any(|l| !ports::socket_inodes_in(l).is_empty()) {
+        Listening::read().unwrap_or_default()
+    } else {
+        Listening::default()
+    };
     alive
         .iter()
-        .map(|p| SurvivorReads {
+        .zip(&links)
+        .map(|(p, links)| SurvivorReads {
             process: p.clone(),
-            ports: listening.ports_of(p.pid),
+            ports: listening.ports_in(links),
             marker: procs::carries_marker(p.pid, run_id),
-            stdin_pipe: crate::pipes::stdin_pipe(p.pid),
-            pipes: crate::pipes::pipes_of(p.pid).len(),
+            stdin_pipe: crate::pipes::stdin_pipe_in(links),
+            pipes: crate::pipes::pipes_in(links).len(),
         })
         .collect()
 }
@@ -141,4 +148,11 @@ pub fn diagnose(
             )
         })
         .collect()
+}
+
+/// The clean path's step marks recorded since the last call, each a label and the
+/// instant its step ended (feature `cost-trace`; examples/clean-cost.rs prints them).
+#[cfg(feature = "cost-trace")]
+pub fn cost_marks() -> Vec<(&'static str, std::time::Instant)> {
+    crate::cost_trace::take_marks()
 }

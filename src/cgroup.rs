@@ -14,9 +14,10 @@
 //! unified (`0::`) entry of `/proc/self/cgroup`, read through `procfs` (13 µs against
 //! 10 µs by hand: a small file that does not grow with the machine).
 //!
-//! The mount table is parsed here rather than by `procfs`'s `Process::mountinfo`,
-//! because every scenario's start reads it and procfs does more, and less, than this
-//! needs. More: it parses every line into hash maps of options (this machine's 21
+//! A scenario's start looks for the hierarchy once per process and own cgroup
+//! (`scenario_root`: the mount table does not change in practice). The mount table is
+//! parsed here rather than by `procfs`'s `Process::mountinfo`, because [`writable_root`]
+//! reads it at every call and procfs does more, and less, than this needs. More: it parses every line into hash maps of options (this machine's 21
 //! lines: 52 µs against 38 µs with the read; a 501-line table, a container host's:
 //! 856 µs against 37 µs, against a clean scenario's ≈ 2 ms), and one line it cannot
 //! parse fails the whole table. Less: it keeps the kernel's octal escapes in the mount
@@ -26,6 +27,7 @@
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use procfs::ProcessCGroups;
@@ -62,14 +64,51 @@ impl CgroupMode {
 
 /// Where this process's cgroup v2 lives, when this process may create cgroups under it.
 pub fn writable_root() -> Option<PathBuf> {
+    root_under(&this_cgroup()?)
+}
+
+/// This process's cgroup, relative to the hierarchy's root (`/user.slice/…`).
+fn this_cgroup() -> Option<String> {
+    own_cgroup(procfs::process::Process::myself().ok()?.cgroups().ok()?)
+}
+
+/// The directory of the cgroup `relative` (this process's), when it is writable.
+fn root_under(relative: &str) -> Option<PathBuf> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
     let mount = cgroup2_mount(&mountinfo)?;
-    let own = procfs::process::Process::myself().ok()?.cgroups().ok()?;
-    let relative = own_cgroup(own)?;
     let dir = mount.join(relative.trim_start_matches('/'));
-    let writable = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok()
-        && dir.join("cgroup.procs").exists();
+    let writable = writable(&dir) && dir.join("cgroup.procs").exists();
     writable.then_some(dir)
+}
+
+fn writable(dir: &std::path::Path) -> bool {
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
+}
+
+/// [`writable_root`] for a scenario's start, remembered per process: the mount table
+/// read and parsed costs ≈ 0.1 ms, a twentieth of a clean scenario, and does not change
+/// in practice (nobody remounts the cgroup2 hierarchy under a running test). The answer
+/// is kept with this process's own cgroup, which is read every time (≈ 13 µs): a
+/// process moved to another cgroup looks again. A remembered root is also checked to be
+/// still writable (one `access`), and looked up again when it is not (removed, or its
+/// permissions changed). A remembered "none" (no cgroup2 mount, or not ours to write:
+/// the unprivileged case) stays "none" for the same own cgroup.
+fn scenario_root() -> Option<PathBuf> {
+    static KNOWN: Mutex<Option<(String, Option<PathBuf>)>> = Mutex::new(None);
+    let own = this_cgroup()?;
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((cgroup, root)) = known.as_ref() {
+        if *cgroup == own {
+            match root {
+                None => return None,
+                Some(dir) if writable(dir) => return Some(dir.clone()),
+                Some(_) => {}
+            }
+        }
+    }
+    let root = root_under(&own);
+    *known = Some((own, root.clone()));
+    root
 }
 
 /// The mount point of the cgroup2 filesystem, from `/proc/self/mountinfo` text.
@@ -146,7 +185,7 @@ impl ScenarioCgroup {
     /// Names `<own cgroup>/orphan-check-<run id>` under a writable hierarchy; the
     /// sentinel creates it.
     pub(crate) fn create(run_id: &str) -> io::Result<ScenarioCgroup> {
-        let root = writable_root()
+        let root = scenario_root()
             .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no writable cgroup v2"))?;
         let dir = root.join(dir_name(run_id));
         Ok(ScenarioCgroup {
@@ -272,6 +311,13 @@ impl ScenarioCgroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_remembered_root_is_the_root_looked_up() {
+        // Twice: the first call may fill the memory, the second answers from it.
+        assert_eq!(scenario_root(), writable_root());
+        assert_eq!(scenario_root(), writable_root());
+    }
 
     const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

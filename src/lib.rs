@@ -70,6 +70,7 @@ compile_error!(
 pub mod bench;
 mod cgroup;
 pub mod container;
+mod cost_trace;
 pub mod diagnosis;
 mod error;
 mod exit_status;

@@ -12,14 +12,14 @@
 //! them, named by procfs's `FDTarget::Pipe`). `/proc/<pid>/fdinfo/N` says in which
 //! direction (`flags`), which tells whether a pipe still has a writer.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use procfs::process::FDTarget;
 use serde::Serialize;
 
-use crate::procs;
+use crate::procs::{self, FdLinks};
 
 /// The inodes of the agent's stdio pipes (only the streams that are pipes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,14 +82,20 @@ fn fdinfo_writes(fdinfo: &str) -> bool {
 
 /// Every pipe `pid` has open: (descriptor number, inode).
 pub(crate) fn pipes_of(pid: i32) -> Vec<(u32, u64)> {
-    procs::fd_links(pid)
-        .filter_map(|(fd, link)| Some((fd, pipe_of(&link)?)))
+    pipes_in(&FdLinks::read(pid))
+}
+
+/// Every pipe among descriptors already read: (descriptor number, inode).
+pub(crate) fn pipes_in(links: &FdLinks) -> Vec<(u32, u64)> {
+    links
+        .iter()
+        .filter_map(|(fd, link)| Some((fd, pipe_of(link)?)))
         .collect()
 }
 
-/// Which of the agent's pipes `pid` holds.
-pub(crate) fn agent_streams_held(pid: i32, agent: &AgentPipes) -> Vec<Stream> {
-    let held = pipes_of(pid);
+/// Which of the agent's pipes the process whose descriptors are `links` holds.
+pub(crate) fn agent_streams_held(links: &FdLinks, agent: &AgentPipes) -> Vec<Stream> {
+    let held = pipes_in(links);
     let mut out = Vec::new();
     for (stream, inode) in [
         (Stream::Stdin, agent.stdin),
@@ -103,16 +109,21 @@ pub(crate) fn agent_streams_held(pid: i32, agent: &AgentPipes) -> Vec<Stream> {
     out
 }
 
-/// The inode of `pid`'s stdin when it is a pipe.
-pub(crate) fn stdin_pipe(pid: i32) -> Option<u64> {
-    pipe_of(&std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?)
+/// The inode of the stdin among descriptors already read, when it is a pipe.
+pub(crate) fn stdin_pipe_in(links: &FdLinks) -> Option<u64> {
+    pipe_of(links.get(0)?)
 }
 
-/// The pipes that any of `pids` holds a write end of.
-pub(crate) fn pipes_written_by(pids: &[i32]) -> HashSet<u64> {
+/// The pipes that any of `pids` holds a write end of; `known` has the descriptors of
+/// some of them already read (the others are read now).
+pub(crate) fn pipes_written_by(pids: &[i32], known: &HashMap<i32, FdLinks>) -> HashSet<u64> {
     let mut out = HashSet::new();
     for &pid in pids {
-        for (fd, inode) in pipes_of(pid) {
+        let pipes = match known.get(&pid) {
+            Some(links) => pipes_in(links),
+            None => pipes_of(pid),
+        };
+        for (fd, inode) in pipes {
             let writes = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
                 .is_ok_and(|info| fdinfo_writes(&info));
             if writes {
@@ -144,8 +155,8 @@ mod tests {
         let inode = pipe_inode(std::os::fd::AsFd::as_fd(&r)).unwrap();
         let me = std::process::id() as i32;
         assert!(pipes_of(me).iter().any(|(_, i)| *i == inode));
-        assert!(pipes_written_by(&[me]).contains(&inode));
+        assert!(pipes_written_by(&[me], &HashMap::new()).contains(&inode));
         drop(w);
-        assert!(!pipes_written_by(&[me]).contains(&inode));
+        assert!(!pipes_written_by(&[me], &HashMap::new()).contains(&inode));
     }
 }

@@ -1,5 +1,9 @@
 //! Ports: who listens on a watched port, and ports for tests' servers ([`free_port`]).
 //!
+//! A port verdict asks in three steps, cheapest first: a bind probe
+//! (`nothing_listens`: a few system calls whatever the machine's other listeners),
+//! then the tree's own sockets (`tree_listeners_on`), then sock_diag (below).
+//!
 //! A port is *held* while a TCP socket in LISTEN state is bound to it (IPv4 or IPv6).
 //! TIME_WAIT entries and client connections do not count: they do not stop the next
 //! run from binding. The LISTEN sockets come from netlink `sock_diag` (see
@@ -25,7 +29,8 @@ use procfs::net::TcpState;
 use procfs::process::FDTarget;
 
 use crate::netlink::{self, ListenSocket};
-use crate::procs::{self, ProcessInfo};
+use crate::procs::{self, FdLinks, ProcessInfo};
+use crate::sentinel;
 
 /// Where a [`Listening`] table came from (for diagnostics and tests).
 #[cfg_attr(not(test), allow(dead_code))]
@@ -109,11 +114,18 @@ impl Listening {
     }
 
     /// Ports `pid` listens on, sorted, without duplicates.
+    #[cfg(test)]
     pub(crate) fn ports_of(&self, pid: i32) -> Vec<u16> {
         if self.by_inode.is_empty() {
             return Vec::new();
         }
-        let mut ports: Vec<u16> = socket_inodes(pid)
+        self.ports_in(&FdLinks::read(pid))
+    }
+
+    /// Ports the process whose descriptors are `links` listens on, sorted, without
+    /// duplicates.
+    pub(crate) fn ports_in(&self, links: &FdLinks) -> Vec<u16> {
+        let mut ports: Vec<u16> = socket_inodes_in(links)
             .into_iter()
             .filter_map(|inode| self.by_inode.get(&inode).copied())
             .collect();
@@ -176,6 +188,17 @@ fn with_fallback<T>(
     }
 }
 
+/// The socket inodes among descriptors already read.
+pub(crate) fn socket_inodes_in(links: &FdLinks) -> Vec<u64> {
+    links
+        .iter()
+        .filter_map(|(_, link)| match procs::fd_target(link) {
+            Some(FDTarget::Socket(inode)) => Some(inode),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The socket inodes among a process's open descriptors.
 pub(crate) fn socket_inodes(pid: i32) -> Vec<u64> {
     let mut out = Vec::new();
@@ -204,6 +227,120 @@ pub(crate) fn holders_among(inodes: &[u64], candidates: impl IntoIterator<Item =
         .into_iter()
         .filter(|pid| for_each_socket(*pid, |i| inodes.contains(&i)))
         .collect()
+}
+
+/// Whether nothing listens on `port` now, by a bind probe: a TCP socket bound to the
+/// wildcard address with `SO_REUSEADDR`, IPv4 and then IPv6 (`IPV6_V6ONLY`, where the
+/// machine has IPv6), closed at once. Such a bind conflicts with every LISTEN socket on
+/// the port, whatever its address, and not with TIME_WAIT entries: a few system calls,
+/// whatever the number of other listeners (the kernel looks at the port's own sockets),
+/// where a sock_diag query walks every listener.
+///
+/// `Some(true)`: nothing listens. `Some(false)`: the bind was refused, by a listener or
+/// by a socket bound to the port without listening (which does not hold it): the caller
+/// asks further. `None`: the probe cannot tell (a privileged port, sockets refused).
+///
+/// Side effects, for a few microseconds: the port is bound (not listening) by this
+/// process, so a server binding it *without* `SO_REUSEADDR` at that very moment gets
+/// `EADDRINUSE` (with it, as servers usually bind, nothing changes). The sockets are
+/// close-on-exec, and made and closed only while no sentinel is being started
+/// ([`sentinel::while_no_start`]), so no sentinel inherits one; a child the caller
+/// itself forks meanwhile holds a copy until its `exec`, as it does every descriptor.
+pub(crate) fn nothing_listens(port: u16) -> Option<bool> {
+    use rustix::io::Errno;
+    use rustix::net::{
+        bind, ipproto, socket_with, sockopt, AddressFamily, SocketFlags, SocketType,
+    };
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    sentinel::while_no_start(|| {
+        for v6 in [false, true] {
+            let family = if v6 {
+                AddressFamily::INET6
+            } else {
+                AddressFamily::INET
+            };
+            let fd = match socket_with(
+                family,
+                SocketType::STREAM,
+                SocketFlags::CLOEXEC,
+                Some(ipproto::TCP),
+            ) {
+                Ok(fd) => fd,
+                // No IPv6 on this machine: nothing listens there.
+                Err(Errno::AFNOSUPPORT) if v6 => return Some(true),
+                Err(_) => return None,
+            };
+            sockopt::set_socket_reuseaddr(&fd, true).ok()?;
+            let bound = if v6 {
+                sockopt::set_ipv6_v6only(&fd, true).ok()?;
+                bind(&fd, &SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
+            } else {
+                bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+            };
+            match bound {
+                Ok(()) => {}
+                Err(Errno::ADDRINUSE) => return Some(false),
+                // IPv6 disabled (no address to bind): nothing listens there.
+                Err(Errno::ADDRNOTAVAIL) if v6 => return Some(true),
+                Err(_) => return None,
+            }
+        }
+        Some(true)
+    })
+}
+
+/// The processes among `pids` with a LISTEN socket on `port`, found from their own
+/// sockets: each socket descriptor is copied (`pidfd_getfd`), asked whether it listens
+/// (`SO_ACCEPTCONN`) and on which port (`getsockname`), and closed. The cost grows with
+/// the tree's sockets, not with the machine's listeners.
+///
+/// `None` when a copy is refused: `pidfd_getfd` needs ptrace access to the process (the
+/// same user and Yama's `ptrace_scope` at most 1, where the tree, our descendants,
+/// qualifies; or `CAP_SYS_PTRACE`), and a kernel of 5.6 or later. The caller then asks
+/// sock_diag. The copies are made and closed only while no sentinel is being started,
+/// so no sentinel ever inherits a listening socket of the tree.
+pub(crate) fn tree_listeners_on(port: u16, pids: &[i32]) -> Option<Vec<i32>> {
+    use rustix::process::{pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags};
+    let mut out = Vec::new();
+    for &pid in pids {
+        let links = FdLinks::read(pid);
+        let sockets: Vec<u32> = links
+            .iter()
+            .filter(|(_, link)| matches!(procs::fd_target(link), Some(FDTarget::Socket(_))))
+            .map(|(fd, _)| fd)
+            .collect();
+        if sockets.is_empty() {
+            continue;
+        }
+        let Some(pidfd) = Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+        else {
+            // Gone since its descriptors were read.
+            continue;
+        };
+        let listens = sentinel::while_no_start(|| {
+            for fd in sockets {
+                let copy = match pidfd_getfd(&pidfd, fd as i32, PidfdGetfdFlags::empty()) {
+                    Ok(copy) => copy,
+                    // Closed since, or the process is gone: not a listener of it.
+                    Err(rustix::io::Errno::BADF | rustix::io::Errno::SRCH) => continue,
+                    Err(_) => return None,
+                };
+                if !rustix::net::sockopt::socket_acceptconn(&copy).unwrap_or(false) {
+                    continue;
+                }
+                // A Unix listener has no port: its address is no `SocketAddr`.
+                let listener = std::net::TcpListener::from(copy);
+                if listener.local_addr().is_ok_and(|a| a.port() == port) {
+                    return Some(true);
+                }
+            }
+            Some(false)
+        })?;
+        if listens {
+            out.push(pid);
+        }
+    }
+    Some(out)
 }
 
 /// Which processes on the machine hold one of `inodes`: the slow path, used only to name
@@ -427,6 +564,78 @@ mod tests {
         assert!(both.is_err());
         assert!(refused(&io::Error::from_raw_os_error(libc::EPERM)));
         assert!(!refused(&io::Error::from_raw_os_error(libc::ENOBUFS)));
+    }
+
+    #[test]
+    fn the_bind_probe_sees_a_listener_on_any_address_and_nothing_else() {
+        // Each case: a port with something on it, what the probe says, and what it
+        // says once that is gone.
+        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = v4.local_addr().unwrap().port();
+        assert_eq!(nothing_listens(port), Some(false), "a loopback listener");
+        drop(v4);
+        assert_eq!(nothing_listens(port), Some(true), "closed");
+        assert_eq!(on_port_fast(port).unwrap(), Vec::<u64>::new());
+
+        if let Ok(v6) = TcpListener::bind("[::1]:0") {
+            let port = v6.local_addr().unwrap().port();
+            assert_eq!(nothing_listens(port), Some(false), "an IPv6 listener");
+            drop(v6);
+            assert_eq!(nothing_listens(port), Some(true));
+        }
+
+        // A client's connection and the listener's accepted end use the port too, and
+        // hold nothing once the listener is gone.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        drop(listener);
+        assert_eq!(nothing_listens(port), Some(true), "connections only");
+        drop((client, accepted));
+
+        // A socket bound without listening refuses the probe: the caller asks further.
+        let bound = rustix::net::socket(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::STREAM,
+            None,
+        )
+        .unwrap();
+        rustix::net::bind(
+            &bound,
+            &std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::from(bound.try_clone().unwrap())
+            .local_addr()
+            .unwrap()
+            .port();
+        assert_eq!(nothing_listens(port), Some(false), "bound, not listening");
+        assert_eq!(
+            on_port_fast(port).unwrap(),
+            Vec::<u64>::new(),
+            "and not held"
+        );
+    }
+
+    #[test]
+    fn a_listener_is_named_from_its_own_socket() {
+        let me = std::process::id() as i32;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let other_port = other.local_addr().unwrap().port();
+        let client = std::net::TcpStream::connect(("127.0.0.1", other_port)).unwrap();
+        let client_port = client.local_addr().unwrap().port();
+        assert_eq!(tree_listeners_on(port, &[me]), Some(vec![me]));
+        assert_eq!(
+            tree_listeners_on(client_port, &[me]),
+            Some(vec![]),
+            "a client's port is not listened on"
+        );
+        drop(listener);
+        assert_eq!(tree_listeners_on(port, &[me]), Some(vec![]), "closed");
+        assert_eq!(tree_listeners_on(port, &[]), Some(vec![]));
     }
 
     #[test]

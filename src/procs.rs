@@ -3,14 +3,19 @@
 //! A snapshot walks `/proc/<pid>/task/<tid>/children` down from the sentinel, so its cost
 //! grows with the scenario's tree, not with the number of processes on the machine.
 //!
-//! `procfs` reads a process's `stat`, `status` and `cmdline` ([`ProcessInfo::read`]),
-//! lists `/proc` ([`all_pids`]) and names what a descriptor links to ([`fd_target`]).
-//! Three reads stay by hand because they are on the verdict's path and procfs is
-//! measurably slower at them (procfs 0.18, `cargo run --release --example procfs-cost`,
-//! medians on the benchmark machine, docs/benchmarks.md):
+//! `procfs` lists `/proc` ([`all_pids`]) and names what a descriptor links to
+//! ([`fd_target`]). Four reads are by hand because they are on the verdict's path and
+//! procfs is measurably slower at them (procfs 0.18, `cargo run --release --example
+//! procfs-cost`, medians on the benchmark machine, docs/benchmarks.md):
 //!
+//! - a process's facts ([`ProcessInfo::read`]: `stat`, `status`, `cmdline`): procfs
+//!   opens the pid's directory, reads each file to its end and parses all of `status`;
+//!   by hand it is one descriptor of the directory, one `read` per file and only the
+//!   kept fields, 25 µs against 48 µs;
 //! - the walk's `children` files: procfs opens the pid's directory, its `task`
-//!   directory and each task's before the file, 46 µs against 31 µs for a tree of two;
+//!   directory and each task's before the file, 46 µs against 31 µs for a tree of two
+//!   (and a single-threaded process's is read without listing its tasks: the snapshot
+//!   knows the thread count from `stat`);
 //! - a descriptor's link ([`fd_links`]): procfs's `Process::fd` opens each descriptor
 //!   with `O_PATH`, reads the link through it and `stat`s it, four system calls where a
 //!   `readlink` is one: 56 µs against 36 µs for a process with 9 descriptors;
@@ -21,7 +26,11 @@ use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
-use procfs::process::{FDTarget, Process};
+use std::os::fd::OwnedFd;
+
+use procfs::process::FDTarget;
+use rustix::fs::{open, openat, Mode, OFlags};
+use rustix::io::{read, Errno};
 
 /// What the kernel says about one process at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,30 +70,37 @@ pub struct ProcessInfo {
 impl ProcessInfo {
     /// Reads a process; `None` when it is gone (or unreadable).
     pub fn read(pid: i32) -> Option<ProcessInfo> {
-        let process = Process::new(pid).ok()?;
-        let stat = process.stat().ok()?;
-        let status = process.status().ok();
-        let cmdline = process.cmdline().unwrap_or_default();
-        Some(ProcessInfo {
-            pid,
-            ppid: stat.ppid,
-            pgid: stat.pgrp,
-            sid: stat.session,
-            state: stat.state,
-            comm: stat.comm,
-            cmdline,
-            start_ticks: stat.starttime,
-            uid: status.as_ref().map_or(u32::MAX, |s| s.ruid),
-            sig_ignored: status.as_ref().map_or(0, |s| s.sigign),
-            sig_caught: status.as_ref().map_or(0, |s| s.sigcgt),
-            sig_blocked: status.as_ref().map_or(0, |s| s.sigblk),
-            sig_pending: status.as_ref().map_or(0, |s| s.sigpnd | s.shdpnd),
-            pid_in_namespace: status
-                .as_ref()
-                .and_then(|s| s.nspid.as_ref())
-                .filter(|ids| ids.len() > 1)
-                .and_then(|ids| ids.last().copied()),
-        })
+        Self::read_with_threads(pid).map(|(info, _)| info)
+    }
+
+    /// [`read`](ProcessInfo::read), and how many threads its `stat` counted.
+    ///
+    /// `stat`, `status` and `cmdline` are read once each, through one descriptor of the
+    /// process's `/proc` directory (so all three are the same process, even if its pid
+    /// were reused meanwhile), one `read` per file, into one buffer, and only the kept
+    /// fields are parsed: procfs opens the directory, reads each file to the end and
+    /// parses all of `status` into owned strings.
+    fn read_with_threads(pid: i32) -> Option<(ProcessInfo, i64)> {
+        let dir = open(
+            format!("/proc/{pid}"),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let mut buf = vec![0u8; 4096];
+        let n = read_in(&dir, "stat", &mut buf)?;
+        let (mut info, threads) = parse_stat(pid, &buf[..n])?;
+        if let Some(n) = read_in(&dir, "status", &mut buf) {
+            parse_status(&buf[..n], &mut info);
+        }
+        if let Some(n) = read_in(&dir, "cmdline", &mut buf) {
+            info.cmdline = buf[..n]
+                .split(|b| *b == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+        }
+        Some((info, threads))
     }
 
     /// The command line joined for people, or `[comm]` when there is none.
@@ -153,6 +169,113 @@ impl ProcessInfo {
     }
 }
 
+/// The pid, parent, group, session, state, name and start of a process from its `stat`
+/// line, with its thread count. `comm` is everything between the first `(` and the last
+/// `)`: a name may hold spaces and parentheses.
+fn parse_stat(pid: i32, stat: &[u8]) -> Option<(ProcessInfo, i64)> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    // The fields after `comm`, numbered as in proc(5): 3 state, 4 ppid, 5 pgrp,
+    // 6 session, …, 20 num_threads, 21 itrealvalue, 22 starttime.
+    let fields: Vec<&str> = rest.split_ascii_whitespace().take(20).collect();
+    let field = |n: usize| fields.get(n - 3).copied();
+    let num = |n: usize| field(n)?.parse::<i64>().ok();
+    let state = field(3)?.chars().next()?;
+    let (ppid, pgid, sid) = (num(4)? as i32, num(5)? as i32, num(6)? as i32);
+    let threads = num(20)?;
+    let start_ticks = field(22)?.parse::<u64>().ok()?;
+    let info = ProcessInfo {
+        pid,
+        ppid,
+        pgid,
+        sid,
+        state,
+        comm,
+        cmdline: Vec::new(),
+        start_ticks,
+        uid: u32::MAX,
+        sig_ignored: 0,
+        sig_caught: 0,
+        sig_blocked: 0,
+        sig_pending: 0,
+        pid_in_namespace: None,
+    };
+    Some((info, threads))
+}
+
+/// The user, the signal masks and the namespace pid from a `status` text.
+fn parse_status(status: &[u8], info: &mut ProcessInfo) {
+    let hex = |v: &str| u64::from_str_radix(v.trim(), 16).unwrap_or(0);
+    for line in status.split(|b| *b == b'\n') {
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        match key {
+            "Uid" => {
+                info.uid = value
+                    .split_ascii_whitespace()
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(u32::MAX)
+            }
+            "SigPnd" | "ShdPnd" => info.sig_pending |= hex(value),
+            "SigBlk" => info.sig_blocked = hex(value),
+            "SigIgn" => info.sig_ignored = hex(value),
+            "SigCgt" => info.sig_caught = hex(value),
+            "NSpid" => {
+                let ids: Vec<i32> = value
+                    .split_ascii_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                if ids.len() > 1 {
+                    info.pid_in_namespace = ids.last().copied();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads the file `name` of a process's `/proc` directory whole into `buf` (grown when
+/// it does not fit), one `read` in the common case: `stat` and `status` are one record
+/// each, made whole before the first read returns, and `cmdline` fills the buffer while
+/// it has more, so a read shorter than the buffer is the end. Its length, or `None` when
+/// it cannot be opened or read (the process is gone).
+fn read_in(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>) -> Option<usize> {
+    let fd = openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    read_whole(&fd, buf, true)
+}
+
+/// Reads `fd` to its end into `buf` (grown as needed); with `short_is_end`, a read
+/// shorter than the room left is taken as the end, as [`read_in`] explains. Its length,
+/// or `None` when nothing could be read.
+fn read_whole(fd: &OwnedFd, buf: &mut Vec<u8>, short_is_end: bool) -> Option<usize> {
+    let mut got = 0;
+    loop {
+        if got == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let room = buf.len() - got;
+        match read(fd, &mut buf[got..]) {
+            Ok(0) => return Some(got),
+            Ok(n) => {
+                got += n;
+                if short_is_end && n < room {
+                    return Some(got);
+                }
+            }
+            Err(Errno::INTR) => {}
+            Err(_) if got > 0 => return Some(got),
+            Err(_) => return None,
+        }
+    }
+}
+
 /// The direct children of `pid`, over all its threads (a child's parent is the thread
 /// that forked it).
 pub(crate) fn children(pid: i32) -> Vec<i32> {
@@ -161,14 +284,50 @@ pub(crate) fn children(pid: i32) -> Vec<i32> {
     };
     let mut out = Vec::new();
     for task in tasks.flatten() {
-        if let Ok(kids) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                kids.split_whitespace()
-                    .filter_map(|k| k.parse::<i32>().ok()),
-            );
-        }
+        read_children_file(&task.path().join("children"), &mut out);
     }
     out
+}
+
+/// The direct children of `pid`, which had `threads` threads when its `stat` was read:
+/// a single-threaded process's are all in its main thread's `children` file, read
+/// without listing its tasks first. (A thread it starts after that `stat` and the child
+/// that thread forks are as new to this walk as any process born after it.)
+fn children_of(pid: i32, threads: i64) -> Vec<i32> {
+    if threads != 1 {
+        return children(pid);
+    }
+    let mut out = Vec::new();
+    if !read_children_file(
+        Path::new(&format!("/proc/{pid}/task/{pid}/children")),
+        &mut out,
+    ) {
+        // Unreadable (gone since): the listing says what is left, as for any process.
+        return children(pid);
+    }
+    out
+}
+
+/// Adds the pids of one `children` file to `out`; false when it cannot be read.
+///
+/// Read to its end of file: it is a `seq_file` of one record per child, and a read
+/// returns at most the kernel's own buffer of whole records (a page), so a read shorter
+/// than the buffer says nothing about what is left (a process with a thousand
+/// children fills more than a page).
+fn read_children_file(path: &Path, out: &mut Vec<i32>) -> bool {
+    let Ok(fd) = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return false;
+    };
+    let mut buf = vec![0u8; 4096];
+    let Some(got) = read_whole(&fd, &mut buf, false) else {
+        return false;
+    };
+    out.extend(
+        buf[..got]
+            .split(u8::is_ascii_whitespace)
+            .filter_map(|k| std::str::from_utf8(k).ok()?.parse::<i32>().ok()),
+    );
+    true
 }
 
 /// The pids of every descendant of `root`, parents before children, without reading
@@ -195,8 +354,8 @@ pub(crate) fn subtree(root: i32) -> Vec<ProcessInfo> {
         if !seen.insert(pid) {
             continue;
         }
-        if let Some(info) = ProcessInfo::read(pid) {
-            queue.extend(children(pid));
+        if let Some((info, threads)) = ProcessInfo::read_with_threads(pid) {
+            queue.extend(children_of(pid, threads));
             out.push(info);
         }
     }
@@ -222,6 +381,29 @@ pub(crate) fn fd_links(pid: i32) -> impl Iterator<Item = (u32, PathBuf)> {
             let fd = entry.file_name().to_str()?.parse().ok()?;
             Some((fd, std::fs::read_link(entry.path()).ok()?))
         })
+}
+
+/// One process's descriptors and the link each names, read once for every question a
+/// survivor snapshot asks of them (its ports, the agent's pipes it holds, its stdin, the
+/// pipes it writes): one pass over `/proc/<pid>/fd` instead of one per question.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FdLinks(Vec<(u32, PathBuf)>);
+
+impl FdLinks {
+    /// `pid`'s descriptors now ([`fd_links`]); none when it is gone or not ours to read.
+    pub(crate) fn read(pid: i32) -> FdLinks {
+        FdLinks(fd_links(pid).collect())
+    }
+
+    /// Each descriptor and what its link names.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Path)> {
+        self.0.iter().map(|(fd, link)| (*fd, link.as_path()))
+    }
+
+    /// The link of descriptor `fd`, if it is open.
+    pub(crate) fn get(&self, fd: u32) -> Option<&Path> {
+        self.iter().find(|(n, _)| *n == fd).map(|(_, link)| link)
+    }
 }
 
 /// What a descriptor's link names: `socket:[N]`, `pipe:[N]`, a path… (`None` for a link
@@ -290,6 +472,157 @@ mod tests {
         assert!(fd_links(0).next().is_none(), "no process 0");
         assert!(all_pids().contains(&me));
         assert!(all_pids().contains(&1));
+    }
+
+    #[test]
+    fn a_single_threaded_process_has_the_same_children_without_its_task_listing() {
+        use std::io::BufRead;
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & echo forked; wait"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut line = String::new();
+        std::io::BufReader::new(shell.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("read");
+        assert_eq!(line, "forked\n");
+        let pid = shell.id() as i32;
+        let (_, threads) = ProcessInfo::read_with_threads(pid).expect("the shell");
+        assert_eq!(threads, 1);
+        let mut listed = children(pid);
+        let mut direct = children_of(pid, threads);
+        listed.sort_unstable();
+        direct.sort_unstable();
+        for kid in &listed {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(*kid).expect("a pid"),
+                rustix::process::Signal::KILL,
+            );
+        }
+        let _ = shell.kill();
+        let _ = shell.wait();
+        assert_eq!(listed.len(), 2, "both sleeps");
+        assert_eq!(direct, listed);
+    }
+
+    /// What `ProcessInfo::read` gave through procfs, to compare the raw reader against.
+    fn read_procfs(pid: i32) -> Option<ProcessInfo> {
+        let process = procfs::process::Process::new(pid).ok()?;
+        let stat = process.stat().ok()?;
+        let status = process.status().ok()?;
+        Some(ProcessInfo {
+            pid,
+            ppid: stat.ppid,
+            pgid: stat.pgrp,
+            sid: stat.session,
+            state: stat.state,
+            comm: stat.comm,
+            cmdline: process.cmdline().unwrap_or_default(),
+            start_ticks: stat.starttime,
+            uid: status.ruid,
+            sig_ignored: status.sigign,
+            sig_caught: status.sigcgt,
+            sig_blocked: status.sigblk,
+            sig_pending: status.sigpnd | status.shdpnd,
+            pid_in_namespace: status
+                .nspid
+                .filter(|ids| ids.len() > 1)
+                .and_then(|ids| ids.last().copied()),
+        })
+    }
+
+    #[test]
+    fn the_raw_reader_agrees_with_procfs() {
+        use std::io::BufRead;
+        // An ignored signal (inherited through the exec), a command line of several
+        // arguments.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; echo set; exec sleep 30 30"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("read");
+        let pid = child.id() as i32;
+        // The shell execs right after its line: until then it is still `sh`.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while ProcessInfo::read(pid).is_none_or(|p| p.comm != "sleep") {
+            assert!(std::time::Instant::now() < deadline, "sleep never started");
+            std::thread::yield_now();
+        }
+        let (threads, me) = (
+            ProcessInfo::read_with_threads(pid).map(|(_, t)| t),
+            std::process::id() as i32,
+        );
+        let compared = [pid, me].map(|p| (ProcessInfo::read(p), read_procfs(p)));
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        for (raw, procfs) in &compared {
+            assert!(raw.is_some());
+            assert_eq!(raw, procfs);
+        }
+        let sleeper = compared[0].0.as_ref().expect("read");
+        assert!(sleeper.ignores(libc::SIGTERM));
+        assert_eq!(sleeper.cmdline, ["sleep", "30", "30"]);
+        assert_eq!(threads, Some(1));
+        assert!(ProcessInfo::read(0).is_none(), "no process 0");
+    }
+
+    #[test]
+    fn a_stat_line_is_read_around_a_name_with_spaces_and_parentheses() {
+        let line = b"42 (a (b) c) S 7 42 7 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 3 0 12345 1000 20 18446744073709551615\n";
+        let (info, threads) = parse_stat(42, line).expect("parses");
+        assert_eq!(info.comm, "a (b) c");
+        assert_eq!(info.state, 'S');
+        assert_eq!((info.ppid, info.pgid, info.sid), (7, 42, 7));
+        assert_eq!(threads, 3);
+        assert_eq!(info.start_ticks, 12345);
+        assert!(parse_stat(42, b"42 (x").is_none(), "cut short");
+    }
+
+    #[test]
+    fn a_thousand_children_are_all_found() {
+        use std::io::BufRead;
+        // 1 000 pids of 5 or more digits fill more than the kernel's page of records.
+        let mut shell = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 1000 ]; do sleep 60 & i=$((i+1)); done; echo forked; wait",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut line = String::new();
+        std::io::BufReader::new(shell.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("read");
+        let pid = shell.id() as i32;
+        let file = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .expect("children file");
+        let mut expected: Vec<i32> = file
+            .split_whitespace()
+            .map(|k| k.parse().unwrap())
+            .collect();
+        let mut found = children_of(pid, 1);
+        let mut listed = children(pid);
+        for kid in &expected {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(*kid).expect("a pid"),
+                rustix::process::Signal::KILL,
+            );
+        }
+        let _ = shell.kill();
+        let _ = shell.wait();
+        assert_eq!(line, "forked\n");
+        assert_eq!(expected.len(), 1000);
+        expected.sort_unstable();
+        found.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(found, expected);
+        assert_eq!(listed, expected);
     }
 
     #[test]

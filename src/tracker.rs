@@ -245,7 +245,15 @@ fn read_loop(shared: Arc<(Mutex<State>, Condvar)>, clock: Clock, fds: [OwnedFd; 
             record.copy_from_slice(chunk);
             match Event::decode(&record) {
                 _ if state.protocol_error.is_some() => {}
-                Ok((event, at_ns)) => apply(&mut state, event, clock.offset(at_ns)),
+                Ok((event, at_ns)) => {
+                    if matches!(event, Event::AgentStarted { .. }) {
+                        crate::cost_trace::mark_at(
+                            "sentinel: agent started (its timestamp)",
+                            clock.instant(clock.offset(at_ns)),
+                        );
+                    }
+                    apply(&mut state, event, clock.offset(at_ns))
+                }
                 Err(unknown) => protocol_error(&mut state, unknown.into()),
             }
         }

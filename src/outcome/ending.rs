@@ -21,13 +21,18 @@ const LOST_PATIENCE: Duration = Duration::from_secs(5);
 /// lost (`lost_run` names the run), what the cgroup and the marker find; then the
 /// sentinel's shutdown (its lifeline closed, its own loop reaps the rest) and the
 /// cgroup's removal. Both parts are done afterwards: their own drops wait no more.
+///
+/// A tree the sentinel reported empty (`reported_empty`) gets no `cgroup.kill`: the
+/// sentinel was the subreaper of every process in it, so nothing is left that could
+/// fork; should anything still be in the cgroup, its removal kills it and waits.
 pub(crate) fn end_held(
     sentinel: &mut SentinelHandle,
     cgroup: Option<&mut ScenarioCgroup>,
     lost_run: Option<&str>,
+    reported_empty: bool,
     deadline: Instant,
 ) {
-    if let Some(cg) = cgroup.as_deref() {
+    if let Some(cg) = cgroup.as_deref().filter(|_| !reported_empty) {
         let _ = cg.kill();
     }
     if let Some(run_id) = lost_run {
@@ -45,12 +50,15 @@ impl Drop for Outcome {
     fn drop(&mut self) {
         // One deadline for every step that may wait, so the whole drop takes at most
         // DROP_BOUND however the steps share it.
+        crate::cost_trace::mark("drop: start");
         let deadline = Instant::now() + DROP_BOUND;
         let lost = self.lost_track();
+        let empty = self.live.tracker.lock().empty_at.is_some();
         end_held(
             &mut self.live.sentinel,
             self.live.cgroup.as_mut(),
             lost.then_some(self.run.run_id.as_str()),
+            empty,
             deadline,
         );
     }
@@ -65,7 +73,13 @@ mod tests {
         let (mut sentinel, mut child, lifeline) = SentinelHandle::stuck();
         let (_parent, mut cgroup) = ScenarioCgroup::stuck();
         let kill = cgroup.dir().join("cgroup.kill");
-        end_held(&mut sentinel, Some(&mut cgroup), None, Instant::now());
+        end_held(
+            &mut sentinel,
+            Some(&mut cgroup),
+            None,
+            false,
+            Instant::now(),
+        );
         // Each step had the deadline that had passed: the lifeline is closed and the
         // sentinel left to the reaper; the cgroup was killed (once) and kept.
         let mut byte = [0u8; 1];

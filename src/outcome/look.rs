@@ -12,8 +12,8 @@ use crate::diagnosis::{self, Context};
 use crate::exit_status::describe_status;
 use crate::files::{self, FileChange};
 use crate::pipes;
-use crate::ports::{Listening, PortVerdict};
-use crate::procs::{self, ProcessInfo};
+use crate::ports::{self, Listening, PortVerdict};
+use crate::procs::{self, FdLinks, ProcessInfo};
 use crate::report::Survivor;
 
 /// Survivors whose ports and environment are read (the rest are listed and diagnosed
@@ -102,8 +102,14 @@ impl Outcome {
             let state = self.live.tracker.lock();
             (state.empty_at.is_some(), state.sentinel_gone)
         };
-        // The sentinel is our unreaped child until the outcome drops: its pid is its own.
-        let dead = || ProcessInfo::read(self.live.sentinel.pid()).is_none_or(|p| p.is_zombie());
+        // The sentinel is our unreaped child until the outcome drops: its pid is its own,
+        // and so is its pidfd, readable once it has exited.
+        let sentinel = &self.live.sentinel;
+        let dead = || {
+            sentinel
+                .has_exited()
+                .unwrap_or_else(|| ProcessInfo::read(sentinel.pid()).is_none_or(|p| p.is_zombie()))
+        };
         !empty && (gone || dead())
     }
 
@@ -136,7 +142,24 @@ impl Outcome {
                 }
             }
         }
-        let listening = Listening::read().unwrap_or_default();
+        // Each detailed survivor's descriptors, read once for its ports, the agent's
+        // pipes it holds, its stdin and the pipes it writes (a zombie has none left).
+        let links: HashMap<i32, FdLinks> = alive
+            .iter()
+            .take(DETAIL_LIMIT)
+            .filter(|p| !p.is_zombie())
+            .map(|p| (p.pid, FdLinks::read(p.pid)))
+            .collect();
+        // The LISTEN table only when one of them holds a socket: without one, no
+        // survivor can be listening.
+        let any_socket = links
+            .values()
+            .any(|l| !ports::socket_inodes_in(l).is_empty());
+        let listening = if any_socket {
+            Listening::read().unwrap_or_default()
+        } else {
+            Listening::default()
+        };
         let now = self.live.tracker.clock.now();
         let agent_failed = {
             let state = self.live.tracker.lock();
@@ -157,7 +180,7 @@ impl Outcome {
                     .map(|e| describe_status(e.status))
             })
             .flatten();
-        let stdin_at_eof = self.stdin_at_eof(&alive);
+        let stdin_at_eof = self.stdin_at_eof(&alive, &links);
         // The diagnosis reasons about the process the plan signalled (the group leader).
         // How each reaped process ended: a parent that died of the signal ran no handler.
         let ended: HashMap<i32, i32> = self
@@ -188,8 +211,10 @@ impl Outcome {
                 // of thousands, only the first survivors get them (port verdicts are
                 // complete either way), so the verdict stays fast.
                 let detailed = i < DETAIL_LIMIT;
+                let no_links = FdLinks::default();
+                let own_links = links.get(&p.pid).unwrap_or(&no_links);
                 let ports = if detailed {
-                    listening.ports_of(p.pid)
+                    listening.ports_in(own_links)
                 } else {
                     Vec::new()
                 };
@@ -201,7 +226,7 @@ impl Outcome {
                 };
                 let escapes = diagnosis::escapes(p, &ports, marker, &cx);
                 let holds_pipes = if detailed && !p.is_zombie() {
-                    pipes::agent_streams_held(p.pid, &self.live.pipes)
+                    pipes::agent_streams_held(own_links, &self.live.pipes)
                 } else {
                     Vec::new()
                 };
@@ -231,18 +256,17 @@ impl Outcome {
     /// Survivors whose stdin is a pipe nobody can write any more: nothing of the tree
     /// holds a write end, and it is not the harness's open stdin pipe nor the caller's
     /// own stdin (whose writer is outside the tree).
-    fn stdin_at_eof(&self, alive: &[ProcessInfo]) -> HashSet<i32> {
+    fn stdin_at_eof(&self, alive: &[ProcessInfo], links: &HashMap<i32, FdLinks>) -> HashSet<i32> {
+        // The detailed survivors (the first DETAIL_LIMIT, zombies aside) are `links`.
         let readers: Vec<(i32, u64)> = alive
             .iter()
-            .take(DETAIL_LIMIT)
-            .filter(|p| !p.is_zombie())
-            .filter_map(|p| Some((p.pid, pipes::stdin_pipe(p.pid)?)))
+            .filter_map(|p| Some((p.pid, pipes::stdin_pipe_in(links.get(&p.pid)?)?)))
             .collect();
         if readers.is_empty() {
             return HashSet::new();
         }
         let pids: Vec<i32> = alive.iter().map(|p| p.pid).collect();
-        let written = pipes::pipes_written_by(&pids);
+        let written = pipes::pipes_written_by(&pids, links);
         let ours = self.live.pipes.stdin;
         let harness_writes = self.live.stdin.is_some().then_some(ours).flatten();
         let callers = pipes::pipe_inode(std::io::stdin().as_fd());

@@ -54,6 +54,7 @@ impl Outcome {
                 checks += 1;
             }
         }
+        crate::cost_trace::mark("survivors_after: empty event seen");
         let survivors = if empty {
             Vec::new()
         } else {
@@ -148,11 +149,11 @@ impl Outcome {
             .or_else(|| self.observed().first_held.get(&port).copied());
         let mut checks = 0;
         let verdict = loop {
-            let inodes = ports::on_port_fast(port).unwrap_or_default();
+            let held = self.listening_now(port);
             let now = Instant::now();
             let since_start = tracker.clock.now();
             let since_kill = since_start.saturating_sub(self.run.killed_at);
-            if inodes.is_empty() {
+            if held == ListeningNow::Nobody {
                 break PortVerdict {
                     port,
                     free: true,
@@ -167,7 +168,14 @@ impl Outcome {
                     port,
                     free: false,
                     checked_after_kill_ms: since_kill.as_millis() as u64,
-                    holders: self.holders(&inodes),
+                    holders: match held {
+                        ListeningNow::InTree(pids) => pids
+                            .into_iter()
+                            .map(|pid| PortHolder::describe(pid, true))
+                            .collect(),
+                        ListeningNow::Sockets(inodes) => self.holders(&inodes),
+                        ListeningNow::Nobody => Vec::new(),
+                    },
                     first_held,
                 };
             }
@@ -180,6 +188,28 @@ impl Outcome {
             self.observed().first_held.entry(port).or_insert(at);
         }
         verdict
+    }
+
+    /// Who listens on `port` now. A bind probe first, which answers "nobody" in a few
+    /// system calls whatever the machine's other listeners; when it is refused, the
+    /// tree's own sockets name its listeners; sock_diag only when neither can tell (the
+    /// probe refused by a socket that is bound without listening, a holder outside the
+    /// tree, a copy of the tree's sockets refused).
+    fn listening_now(&self, port: u16) -> ListeningNow {
+        if ports::nothing_listens(port) == Some(true) {
+            return ListeningNow::Nobody;
+        }
+        let tree = procs::subtree_pids(self.live.sentinel.pid());
+        match ports::tree_listeners_on(port, &tree) {
+            Some(inside) if !inside.is_empty() => return ListeningNow::InTree(inside),
+            _ => {}
+        }
+        let inodes = ports::on_port_fast(port).unwrap_or_default();
+        if inodes.is_empty() {
+            ListeningNow::Nobody
+        } else {
+            ListeningNow::Sockets(inodes)
+        }
     }
 
     fn holders(&self, inodes: &[u64]) -> Vec<PortHolder> {
@@ -393,4 +423,14 @@ fn frozen_under(look: &Look, dir: &Path) -> Vec<FileChange> {
         .filter(|c| c.path.starts_with(dir))
         .cloned()
         .collect()
+}
+
+/// Who listens on a port, as [`Outcome::listening_now`] found out.
+#[derive(Debug, PartialEq, Eq)]
+enum ListeningNow {
+    Nobody,
+    /// These processes of the tree (found from their own sockets).
+    InTree(Vec<i32>),
+    /// These LISTEN sockets (from sock_diag), holders not named yet.
+    Sockets(Vec<u64>),
 }

@@ -58,6 +58,8 @@ impl Held {
                 &mut sentinel,
                 self.cgroup.as_mut(),
                 self.lost.then_some(self.run_id.as_str()),
+                // A start that failed was never judged empty: kill it all.
+                false,
                 deadline,
             );
         }

@@ -20,7 +20,7 @@ use crate::sentinel;
 use crate::tracker::{Clock, Tracker};
 use crate::RUN_ENV;
 use rustix::pipe::{pipe_with, PipeFlags};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 impl Scenario {
     /// Launches the agent under a sentinel, waits for readiness, and runs the kill plan.
@@ -28,6 +28,7 @@ impl Scenario {
     /// Every error leaves nothing of the scenario running, and ending what it had started
     /// blocks at most 10 s, as an outcome's drop does.
     pub fn run(self) -> Result<Outcome, Error> {
+        crate::cost_trace::mark("run: start");
         self.validate()?;
         let program = resolve_program(&self.command)?;
         let container = self.container || self.plan.needs_container();
@@ -68,6 +69,7 @@ impl Scenario {
         for &port in &watched {
             check_port_free_before(port)?;
         }
+        crate::cost_trace::mark("run: program resolved, ports checked");
         let run_id = new_run_id();
         let cgroup = match self.cgroup.resolved() {
             CgroupMode::Off => None,
@@ -79,6 +81,7 @@ impl Scenario {
                 })?)
             }
         };
+        crate::cost_trace::mark("run: cgroup named");
         let mut launch = self.launch_spec(&top_program, &top_argv, &run_id, cgroup.as_ref())?;
         if container {
             launch.namespaces = Some(namespaces()?);
@@ -103,9 +106,29 @@ impl Scenario {
             stdin_writer = Some(write_end);
         }
 
+        crate::cost_trace::mark("run: launch prepared");
         let clock = Clock::start();
         let start_deadline = Instant::now() + self.ready_timeout;
-        let spawned = sentinel::spawn(&launch, self.sentinel_start, start_deadline);
+        let inherit_stdio = self.inherit_stdio;
+        let ready_line = self.ready.as_ref().and_then(Ready::line);
+        // The tracker's thread starts with the sentinel, not after the agent's exec.
+        let spawned = sentinel::spawn(
+            &launch,
+            self.sentinel_start,
+            start_deadline,
+            |events, stdout, stderr| {
+                let inode = |own: BorrowedFd<'_>, pipe: &OwnedFd| {
+                    pipe_inode(if inherit_stdio { own } else { pipe.as_fd() })
+                };
+                let inodes = (
+                    inode(std::io::stdout().as_fd(), &stdout),
+                    inode(std::io::stderr().as_fd(), &stderr),
+                );
+                let tracker = Tracker::start(events, stdout, stderr, clock, ready_line);
+                crate::cost_trace::mark("tracker thread started");
+                tracker.map(|tracker| (tracker, inodes))
+            },
+        );
         // The sentinel has its copies; the harness keeps only the write end of stdin.
         drop(launch);
         let spawned = match spawned {
@@ -127,32 +150,19 @@ impl Scenario {
                 })
             }
         };
-        // From here on an error ends the sentinel and the cgroup as an outcome's drop does.
+        crate::cost_trace::mark("spawn: agent exec'd (exec-status EOF)");
+        // From here on an error ends the sentinel and the cgroup as an outcome's drop does
+        // (a reader that could not start included).
         let held = Held::new(spawned.sentinel, cgroup, &run_id);
-        let pipes = AgentPipes {
-            stdin: stdin_writer.as_ref().and_then(|fd| pipe_inode(fd.as_fd())),
-            stdout: if self.inherit_stdio {
-                pipe_inode(std::io::stdout().as_fd())
-            } else {
-                pipe_inode(spawned.stdout.as_fd())
-            },
-            stderr: if self.inherit_stdio {
-                pipe_inode(std::io::stderr().as_fd())
-            } else {
-                pipe_inode(spawned.stderr.as_fd())
-            },
-        };
-        let tracker = Tracker::start(
-            spawned.events,
-            spawned.stdout,
-            spawned.stderr,
-            clock,
-            self.ready.as_ref().and_then(Ready::line),
-        )
-        .map_err(|source| Error::Io {
+        let (tracker, (stdout, stderr)) = spawned.reader.map_err(|source| Error::Io {
             what: "could not start the output reader",
             source,
         })?;
+        let pipes = AgentPipes {
+            stdin: stdin_writer.as_ref().and_then(|fd| pipe_inode(fd.as_fd())),
+            stdout,
+            stderr,
+        };
         if let Some(forwarder) = &self.forwarder {
             forwarder.attach(tracker.mailbox());
         }

@@ -47,10 +47,13 @@ impl Scenario {
                 source: std::io::Error::other("no agent"),
             })
         };
+        crate::cost_trace::mark("agent-started event seen");
         let started = agent.and_then(|agent| {
             // A first look at the agent now: a launcher may be gone by readiness.
             let at_start = procs::ProcessInfo::read(agent);
+            crate::cost_trace::mark("first look at the agent");
             let ready_at = self.wait_ready(&tracker)?;
+            crate::cost_trace::mark("ready line seen");
             // With a wrapper, the sentinel's child is the wrapper; the agent is its child
             // once that has exec'd.
             let wrapped = match wrapper {
@@ -81,6 +84,7 @@ impl Scenario {
             before_kill = crate::lost::find(&run_id, cgroup.as_ref());
         }
         let seen_at_ready = before_kill.len();
+        crate::cost_trace::mark("snapshot at readiness");
         // Only from the walk, and only as the sentinel's child (or, the sentinel gone,
         // carrying the run's marker): once the top process is reaped its pid may already
         // be another process's, so it is never read again.
@@ -118,6 +122,7 @@ impl Scenario {
                 _ => ports::is_held(p).then(|| (p, clock.now())),
             })
             .collect();
+        crate::cost_trace::mark("ports, namespace watch");
         let kill_started_at = clock.now();
         let mut ending = Ending {
             exit_timeout: self.exit_timeout,
@@ -125,6 +130,7 @@ impl Scenario {
         };
         let plan_record =
             kill::execute(&self.plan, &sentinel, &tracker, top, container, &mut ending);
+        crate::cost_trace::mark("kill plan done (ack seen)");
         let agent_exit_at = tracker.lock().agent_exit().map(|e| e.at);
         let killed_at = match agent_exit_at {
             // Its own exit is the ending: every deadline counts from the agent's reap.
@@ -222,6 +228,7 @@ impl Scenario {
             verdict_deadline: self.verdict_deadline,
         };
         let outcome = Outcome::new(live, run);
+        crate::cost_trace::mark("outcome built");
         if outcome.plan_record().did_not_finish {
             // The agent did not finish: its tree is cleaned up now, and the report says so.
             outcome.end_tree(Duration::from_secs(10));

@@ -11,6 +11,7 @@
 //! the fork, fixed-size buffers on the stack.
 
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::agent;
 use super::cleanup::Tree;
@@ -41,8 +42,7 @@ pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
     sys::set_name(c"orphan-sentinel");
     // Every disposition the caller set goes back to the default (every signal is still
     // blocked, since before the fork): see `signals`.
-    plan.signals.reset_dispositions();
-    let _ = sys::set_disposition(libc::SIGPIPE, &plan.signals.ignore_action);
+    plan.signals.set_sentinel_dispositions();
     sys::set_signal_mask(&plan.signals.watched);
     // Kept open for the sentinel's life; -1 when there is none.
     let signalfd = signalfd_above_slots(&plan.signals.watched);
@@ -112,7 +112,12 @@ pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
         if fds[0].revents != 0 {
             let mut record = [0u8; REQUEST_LEN];
             if !read_exact(FD_CONTROL, &mut record) {
-                // Lifeline: the harness is gone.
+                // Lifeline: the harness is gone, or dropped the outcome: nobody reads
+                // events any more. Reporting each of a big tree's deaths (a write per
+                // process, each waking the harness's reader) would only slow the
+                // cleanup down: stop reporting, and close the pipe so that the reader
+                // ends now.
+                stop_reporting();
                 tree.kill_all(sigfd);
                 exit_sentinel(plan);
             }
@@ -181,9 +186,25 @@ pub(super) fn drain_signalfd(sigfd: RawFd) -> bool {
     }
 }
 
+/// Set once nobody reads the sentinel's events (the lifeline closed): `emit` is silent.
+/// The sentinel is single-threaded; the atomic is only a `static` without `unsafe`.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Stops reporting events for good and closes the events pipe, so the harness's reader
+/// sees its end of file at once. The slot is never written again (a descriptor opened
+/// later may reuse it): `emit` checks `QUIET` first.
+fn stop_reporting() {
+    QUIET.store(true, Ordering::Relaxed);
+    // SAFETY: this process owns its descriptor table; nothing writes FD_EVENTS again.
+    unsafe { sys::close(FD_EVENTS) };
+}
+
 /// Writes one event record to the harness. A failed write (the harness is gone) is
-/// ignored: the lifeline EOF will follow.
+/// ignored: the lifeline EOF will follow. Nothing once the lifeline closed.
 pub(super) fn emit(event: Event) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     write_all_or_give_up(FD_EVENTS, &event.encode(sys::monotonic_ns()));
 }
 
@@ -247,4 +268,61 @@ unsafe fn remap_fds(inherited: &[RawFd; SLOTS]) {
     }
     // SAFETY: the caller owns the table.
     unsafe { sys::close_from(FIRST_FREE) };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use rustix::io::read;
+
+    use crate::sentinel::{spawn, Event, Launch, SentinelStart, EVENT_LEN};
+
+    /// Reads the next event record, blocking; `None` at end of file.
+    fn next_event(events: &std::os::fd::OwnedFd) -> Option<Event> {
+        let mut record = [0u8; EVENT_LEN];
+        let mut got = 0;
+        while got < EVENT_LEN {
+            match read(events, &mut record[got..]) {
+                Ok(0) => return None,
+                Ok(n) => got += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => panic!("reading events: {e}"),
+            }
+        }
+        Some(Event::decode(&record).expect("a known event").0)
+    }
+
+    #[test]
+    fn once_the_lifeline_closes_the_sentinel_reports_nothing_more() {
+        let launch = Launch {
+            program: c"/bin/sleep".into(),
+            argv: vec![c"sleep".into(), c"1000".into()],
+            envp: Vec::new(),
+            cwd: None,
+            cgroup_dir: None,
+            namespaces: None,
+            stdin: None,
+            inherit_output: false,
+        };
+        let spawned = spawn(
+            &launch,
+            SentinelStart::Fork,
+            Instant::now() + Duration::from_secs(30),
+            |events, _stdout, _stderr| events,
+        )
+        .expect("spawn")
+        .map_err(|(stage, errno)| format!("{stage:?} {errno}"))
+        .expect("the agent started");
+        assert!(matches!(
+            next_event(&spawned.reader),
+            Some(Event::AgentStarted { .. })
+        ));
+        // The agent lives until the lifeline closes: its kill and its reap come after,
+        // and nobody is left to hear of them.
+        let mut sentinel = spawned.sentinel;
+        assert!(sentinel.shut_down(Instant::now() + Duration::from_secs(30)));
+        let after: Vec<Event> = std::iter::from_fn(|| next_event(&spawned.reader)).collect();
+        assert!(after.is_empty(), "events after the lifeline: {after:?}");
+    }
 }

@@ -113,6 +113,7 @@ mod tests {
             &launch,
             SentinelStart::Fork,
             Instant::now() + Duration::from_secs(30),
+            |events, stdout, stderr| (events, stdout, stderr),
         )
         .expect("spawn")
         .map_err(|(stage, errno)| format!("{stage:?} {errno}"))

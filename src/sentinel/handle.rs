@@ -20,13 +20,11 @@ use super::wire::{Request, REQUEST_LEN};
 const DROP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The harness's side of a freshly started sentinel.
-pub(crate) struct Spawned {
+pub(crate) struct Spawned<R> {
     pub sentinel: SentinelHandle,
-    /// Events from the sentinel, fixed-size records (see [`Event`](super::Event)).
-    pub events: OwnedFd,
-    /// The read ends of the agent's stdout and stderr.
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    /// What `spawn`'s `reader` made of the read ends: the sentinel's events (fixed-size
+    /// records, see [`Event`](super::Event)) and the agent's stdout and stderr.
+    pub reader: R,
 }
 
 /// Where the sentinel is in its life, as far as its handle knows.
@@ -67,6 +65,24 @@ impl SentinelHandle {
         self.pid
     }
 
+    /// Whether the sentinel has exited (it may still be our unreaped zombie): its pidfd
+    /// is readable then, so one `poll` answers, instead of a read of its `/proc` entry.
+    /// `None` without a pidfd (a kernel before 5.3).
+    pub(crate) fn has_exited(&self) -> Option<bool> {
+        if self.ended == Ended::Reaped {
+            return Some(true);
+        }
+        let pidfd = self.pidfd.as_ref()?;
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        let now = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        retry_on_intr(|| poll(&mut fds, Some(&now)))
+            .ok()
+            .map(|ready| ready > 0)
+    }
+
     /// Sends a request. An error means the sentinel is already gone.
     pub(crate) fn send(&self, request: Request) -> io::Result<()> {
         let record = request.encode();
@@ -92,6 +108,7 @@ impl SentinelHandle {
             return self.ended == Ended::Reaped;
         }
         self.control = None;
+        crate::cost_trace::mark("drop: lifeline closed");
         if let Some(pidfd) = &self.pidfd {
             let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
             let patience = deadline.saturating_duration_since(Instant::now());
@@ -101,6 +118,7 @@ impl SentinelHandle {
             };
             let _ = retry_on_intr(|| poll(&mut fds, Some(&timeout)));
         }
+        crate::cost_trace::mark("drop: sentinel exited (pidfd readable)");
         if self.try_reap() {
             return true;
         }
@@ -209,6 +227,19 @@ mod tests {
         child.kill().expect("kill");
         let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
         retry_on_intr(|| poll(&mut fds, None)).expect("poll");
+    }
+
+    #[test]
+    fn the_pidfd_says_when_the_sentinel_has_exited() {
+        let (mut handle, mut child, _lifeline) = SentinelHandle::stuck();
+        assert_eq!(handle.has_exited(), Some(false), "alive");
+        child.kill().expect("kill");
+        let pidfd = handle.pidfd.as_ref().expect("pidfd");
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        retry_on_intr(|| poll(&mut fds, None)).expect("poll");
+        assert_eq!(handle.has_exited(), Some(true), "a zombie, not reaped yet");
+        assert!(handle.shut_down(Instant::now()));
+        assert_eq!(handle.has_exited(), Some(true), "reaped");
     }
 
     #[test]

@@ -87,6 +87,6 @@ mod wire;
 
 pub(crate) use handle::SentinelHandle;
 pub use spawn::SentinelStart;
-pub(crate) use spawn::{spawn, Launch, Namespaces};
+pub(crate) use spawn::{spawn, while_no_start, Launch, Namespaces};
 pub(crate) use sys::{monotonic_ns, pidfd_exit_status};
 pub(crate) use wire::{Event, LaunchStage, Request, UnknownCode, WireError, EVENT_LEN};

@@ -24,7 +24,9 @@ pub(super) struct SignalPlan {
     /// `SIG_DFL` with an empty mask.
     default_action: libc::sigaction,
     /// `SIG_IGN`, for SIGPIPE in the sentinel.
-    pub ignore_action: libc::sigaction,
+    ignore_action: libc::sigaction,
+    /// The kernel's signal set size, for the raw `rt_sigaction`.
+    sigset_bytes: usize,
 }
 
 impl SignalPlan {
@@ -35,16 +37,42 @@ impl SignalPlan {
             all: sys::full_signal_set(),
             default_action: sys::disposition(libc::SIG_DFL),
             ignore_action: sys::disposition(libc::SIG_IGN),
+            sigset_bytes: (libc::SIGRTMAX() as usize + 1) / 8,
         }
     }
 
+    /// The sentinel's dispositions: every signal's back to the default, then SIGPIPE
+    /// ignored (a harness gone mid-write must not kill the sentinel; the write fails
+    /// and the lifeline's end of file follows). Post-fork safe: `sigaction` only, with
+    /// the actions prepared before.
+    pub(super) fn set_sentinel_dispositions(&self) {
+        self.reset_dispositions();
+        let _ = sys::set_disposition(libc::SIGPIPE, &self.ignore_action);
+    }
+
+    /// The agent's dispositions, from the sentinel's that it inherited through the
+    /// clone: every one is the default but SIGPIPE, which goes back to the default too,
+    /// so the agent starts as it would from a shell (handlers are reset by `exec`, an
+    /// ignored signal is not). One `sigaction`, not one per signal: nothing between
+    /// [`set_sentinel_dispositions`](Self::set_sentinel_dispositions) and the clone
+    /// changes a disposition (the signals the sentinel watches are blocked and read from
+    /// a signalfd, their dispositions untouched).
+    pub(super) fn set_agent_dispositions(&self) {
+        let _ = sys::set_disposition(libc::SIGPIPE, &self.default_action);
+    }
+
     /// Sets every signal's disposition to the default (SIGKILL and SIGSTOP have no
-    /// other). Post-fork safe: `sigaction` only, with the action prepared before.
-    pub(super) fn reset_dispositions(&self) {
+    /// other). Post-fork safe: `sigaction` only, with the action prepared before. The
+    /// numbers the C library reserves for itself (glibc's 32 and 33), which its
+    /// `sigaction` refuses, are reset by the system call: a test process may ignore one,
+    /// and an ignored signal survives `exec`.
+    fn reset_dispositions(&self) {
         for signal in 1..NSIG {
-            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                // The numbers the C library reserves for itself are refused: fine.
-                let _ = sys::set_disposition(signal, &self.default_action);
+            if signal != libc::SIGKILL
+                && signal != libc::SIGSTOP
+                && sys::set_disposition(signal, &self.default_action) == Err(libc::EINVAL)
+            {
+                let _ = sys::set_default_disposition_raw(signal, self.sigset_bytes);
             }
         }
     }

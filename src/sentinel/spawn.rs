@@ -4,6 +4,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::RwLock;
 use std::time::Instant;
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -116,25 +117,49 @@ fn resident_bytes() -> u64 {
         .map_or(0, |pages| pages * rustix::param::page_size() as u64)
 }
 
+/// Held (shared) while a sentinel is being started, taken alone by [`while_no_start`].
+static START_GATE: RwLock<()> = RwLock::new(());
+
+/// Runs `f` while no sentinel is being started, and none starts until it returns.
+///
+/// A fork copies every descriptor of the caller, close-on-exec or not, and the new
+/// sentinel closes the ones it does not own only when it first runs (`remap_fds`, its
+/// first step), which on a loaded machine can be milliseconds later; a `posix_spawn`
+/// keeps them until its `exec`. A descriptor that must never outlive the moment (the
+/// port probe's bound socket, a copy of one of the tree's listening sockets) is made and
+/// closed inside `f`, so no sentinel ever holds it.
+pub(crate) fn while_no_start<T>(f: impl FnOnce() -> T) -> T {
+    let _alone = START_GATE.write().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
 /// Starts a sentinel that launches `launch` as the agent, and waits until the agent's
 /// `exec` succeeded or failed, or `deadline` passed (a `chdir` or `exec` that hangs, on
 /// a network filesystem): then an error of kind `TimedOut`, and nothing left running.
 /// A launch status that is no [`LaunchFailure`] is an error of kind `InvalidData` (a
 /// [`WireError`]).
 ///
+/// `reader` gets the read ends (the sentinel's events, the agent's stdout and stderr)
+/// before the sentinel starts, so that whatever reads them (the tracker's thread) is
+/// running by the time the first event arrives, rather than created after the agent's
+/// `exec`, on the way to every wait. What it makes of them is in [`Spawned::reader`].
+///
 /// On `Err((stage, errno))` the sentinel has already been told to clean up; dropping the
 /// handle inside finishes the job.
-pub(crate) fn spawn(
+pub(crate) fn spawn<R>(
     launch: &Launch,
     start: SentinelStart,
     deadline: Instant,
-) -> io::Result<Result<Spawned, (LaunchStage, i32)>> {
+    reader: impl FnOnce(OwnedFd, OwnedFd, OwnedFd) -> R,
+) -> io::Result<Result<Spawned<R>, (LaunchStage, i32)>> {
     let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (out_r, out_w) = output_pipe(launch.inherit_output, std::io::stdout().as_fd())?;
     let (err_r, err_w) = output_pipe(launch.inherit_output, std::io::stderr().as_fd())?;
     let (xs_r, xs_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let devnull = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+    // The plan records the write ends by number; the read ends go to the reader now.
+    let reader = reader(ev_r, out_r, err_r);
 
     // The agent's stack between clone and exec. The sentinel gets its own copy of this
     // buffer at fork; it must exist before the fork because nothing may allocate after.
@@ -166,8 +191,14 @@ pub(crate) fn spawn(
     // started without the hook taking over (the loader failed, `/proc/self/exe` is an
     // interpreter that loaded this crate), falls back to fork. Container mode always
     // forks: its settings do not travel through the exec sentinel's launch data.
-    let execed = if start.resolve() == SentinelStart::Exec && launch.namespaces.is_none() {
-        spawn_by_exec(launch, &plan.inherited)
+    let by_exec = start.resolve() == SentinelStart::Exec && launch.namespaces.is_none();
+    let starting = || START_GATE.read().unwrap_or_else(|e| e.into_inner());
+    let execed = if by_exec {
+        let spawned = {
+            let _starting = starting();
+            spawn_by_exec(launch, &plan.inherited)
+        };
+        spawned
             .ok()
             .filter(|&pid| hook_took_over(pid, &xs_r, deadline))
     } else {
@@ -175,9 +206,13 @@ pub(crate) fn spawn(
     };
     let pid = match execed {
         Some(pid) => pid,
-        None => start_by_fork(&plan)?,
+        None => {
+            let _starting = starting();
+            start_by_fork(&plan)?
+        }
     };
 
+    crate::cost_trace::mark("spawn: sentinel started");
     // The harness keeps only its own ends; closing the others makes EOF mean what it
     // should (lifeline, agent output, exec status).
     drop((ctl_r, ev_w, out_w, err_w, xs_w, devnull));
@@ -202,12 +237,7 @@ pub(crate) fn spawn(
         }
     }
     if got == 0 {
-        return Ok(Ok(Spawned {
-            sentinel,
-            events: ev_r,
-            stdout: out_r,
-            stderr: err_r,
-        }));
+        return Ok(Ok(Spawned { sentinel, reader }));
     }
     let _ = sentinel.send(Request::KillTree);
     drop(sentinel);

@@ -293,6 +293,28 @@ pub(super) fn set_disposition(signal: c_int, action: &libc::sigaction) -> Result
     check(unsafe { libc::sigaction(signal, action, std::ptr::null_mut()) } as isize).map(drop)
 }
 
+/// Sets `signal`'s disposition to the default through the system call itself, for the
+/// signals the C library refuses to touch (glibc reserves 32 and 33 for its threads):
+/// one the caller ignored would follow the agent through its `exec`. `sigset_bytes` is
+/// the kernel's signal set size (`(SIGRTMAX + 1) / 8`: 8, or 16 on MIPS).
+pub(super) fn set_default_disposition_raw(signal: c_int, sigset_bytes: usize) -> Result<(), Errno> {
+    // The kernel's `struct sigaction` all zero, on every architecture's layout (none is
+    // larger than this): SIG_DFL, no flags, no restorer, an empty mask.
+    let action = [0u64; 6];
+    // SAFETY: the kernel reads a `struct sigaction` from `action` (zeroed, large
+    // enough) and writes no old action (null).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            action.as_ptr(),
+            std::ptr::null_mut::<u64>(),
+            sigset_bytes,
+        )
+    };
+    check(r as isize).map(drop)
+}
+
 /// `sigprocmask(SIG_SETMASK)`, in a single-threaded process (the sentinel, the agent).
 pub(super) fn set_signal_mask(set: &libc::sigset_t) {
     // SAFETY: the kernel reads the set; no old set is written.

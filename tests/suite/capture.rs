@@ -3,6 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use orphan_check::scenario::SentinelStart;
 use orphan_check::{KillPlan, Ready, Scenario};
 
 #[test]
@@ -59,22 +60,26 @@ fn the_agent_carries_its_run_id() {
     outcome.assert_no_survivors(Duration::from_secs(2));
 }
 
-#[test]
-fn the_agent_starts_with_default_signal_dispositions_and_its_own_group() {
-    // Rust ignores SIGPIPE in the test process; the agent must not inherit that, and it
-    // must lead its own process group in the sentinel's session.
+#[rstest::rstest]
+fn the_agent_starts_with_default_signal_dispositions_and_its_own_group(
+    #[values(SentinelStart::Fork, SentinelStart::Exec)] start: SentinelStart,
+) {
+    // Rust ignores SIGPIPE in the test process, and glibc's posix_spawn (the exec start)
+    // ignores its own signals 32 and 33 in the child: the agent must ignore nothing, as
+    // from a shell, and it must lead its own process group in the sentinel's session.
     let mut cmd = Command::new("sh");
     cmd.args([
         "-c",
         "echo \"ready $(grep SigIgn /proc/$$/status)\"; exec sleep 1000",
     ]);
     let outcome = Scenario::new(cmd)
+        .sentinel_start(start)
         .ready_when(Ready::stdout_line("ready"))
         .run()
         .unwrap();
     let line = outcome.stdout().lines().next().unwrap().to_owned();
     let mask = u64::from_str_radix(line.rsplit('\t').next().unwrap().trim(), 16).unwrap();
-    assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "{line}");
+    assert_eq!(mask, 0, "{start:?}: {line}");
     let agent = outcome
         .tree_before_kill()
         .iter()
@@ -83,4 +88,54 @@ fn the_agent_starts_with_default_signal_dispositions_and_its_own_group() {
     assert_eq!(agent.pgid, agent.pid);
     assert_eq!(agent.sid, outcome.sentinel_pid());
     assert_eq!(agent.ppid, outcome.sentinel_pid());
+}
+
+#[test]
+fn the_agent_is_born_in_its_own_cgroup_with_no_signal_ignored_or_blocked() {
+    // The agent's clone into its cgroup: it must start in the scenario's cgroup, in its
+    // own group, with the dispositions and mask of a shell's child, whatever the test
+    // process ignores (this one ignores SIGPIPE, as Rust does, and signal 32, which
+    // glibc's `sigaction` refuses to reset).
+    if orphan_check::scenario::cgroup_root().is_none() {
+        eprintln!("skipped: no writable cgroup v2");
+        return;
+    }
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "s=/proc/$$/status; echo \"ready $(grep SigIgn $s | cut -f2) $(grep SigBlk $s | cut -f2) $(grep ^0:: /proc/$$/cgroup)\"; exec sleep 1000",
+    ]);
+    let outcome = Scenario::new(cmd)
+        .cgroup(orphan_check::scenario::CgroupMode::Required)
+        .ready_when(Ready::stdout_line("ready"))
+        .run()
+        .unwrap();
+    let line = outcome.stdout().lines().next().unwrap().to_owned();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.len(), 4, "{line}");
+    assert_eq!(u64::from_str_radix(words[1], 16), Ok(0), "ignored: {line}");
+    assert_eq!(u64::from_str_radix(words[2], 16), Ok(0), "blocked: {line}");
+    let dir: String = outcome
+        .run_id()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    assert!(
+        words[3].ends_with(&format!("/orphan-check-{dir}")),
+        "{line}"
+    );
+    let agent = outcome
+        .tree_before_kill()
+        .iter()
+        .find(|p| p.pid == outcome.agent_pid())
+        .unwrap();
+    assert_eq!(agent.pgid, agent.pid);
+    assert_eq!(agent.ppid, outcome.sentinel_pid());
+    outcome.assert_no_survivors(Duration::from_secs(2));
 }

@@ -119,11 +119,15 @@ class Guard:
         old = {p.key for p in before.values()}
         self.owned |= {p.key for p in self.snapshot().values() if p.key not in old}
 
-    def _judged(self, baseline: dict[int, Proc]) -> dict[int, Proc]:
-        """Descendants alive now that the test is answerable for: new since `baseline`,
-        not below a process that existed before (a server of a session fixture may
-        start workers), not a multiprocessing helper."""
-        now = self.snapshot()
+    def _judged(
+        self, baseline: dict[int, Proc], now: dict[int, Proc] | None = None
+    ) -> dict[int, Proc]:
+        """Descendants alive now (in `now`, a snapshot just taken, when given) that the
+        test is answerable for: new since `baseline`, not below a process that existed
+        before (a server of a session fixture may start workers), not a multiprocessing
+        helper."""
+        if now is None:
+            now = self.snapshot()
         old = {p.key for p in baseline.values()} | self.owned
         helpers = helper_pids()
         out: dict[int, Proc] = {}
@@ -144,12 +148,15 @@ class Guard:
         """Waits up to `grace` seconds for what the test started to be gone; names what
         is still alive then, kills it, and reaps the orphans among it."""
         deadline = time.monotonic() + grace
-        alive = self._judged(baseline)
+        now = self.snapshot()
+        alive = self._judged(baseline, now)
         while alive and time.monotonic() < deadline:
             _wait_any_exit(alive.values(), deadline)
-            alive = self._judged(baseline)
+            now = self.snapshot()
+            alive = self._judged(baseline, now)
         if not alive:
-            self.reap_adopted()
+            # The snapshot just taken shows the zombies to reap: no second walk.
+            self.reap_adopted(now)
             return []
         held = _held_pids()
         leftovers = [self._describe(p, alive, held) for p in alive.values()]
@@ -208,14 +215,14 @@ class Guard:
             _wait_any_exit(alive.values(), deadline, every=True)
             self.reap_adopted()
 
-    def reap_adopted(self) -> None:
+    def reap_adopted(self, now: dict[int, Proc] | None = None) -> None:
         """Reaps, by pid, the zombie children that nothing in this process holds: the
-        orphans it adopted as a subreaper."""
-        zombies = [
-            pid
-            for pid, p in ((pid, _procs.read(pid)) for pid in _direct_children(self.me))
-            if p is not None and p.zombie and p.ppid == self.me
-        ]
+        orphans it adopted as a subreaper. `now` is a snapshot of the descendants just
+        taken, when there is one (it shows every zombie child with its parent); without
+        it the children are read now."""
+        if now is None:
+            now = self.snapshot()
+        zombies = [pid for pid, p in now.items() if p.zombie and p.ppid == self.me]
         if not zombies:
             return
         held = _held_pids()
@@ -225,10 +232,6 @@ class Guard:
             # ECHILD: its owner reaped it meanwhile.
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-
-
-def _direct_children(pid: int) -> list[int]:
-    return [p.pid for p in _procs.descendants(pid).values() if p.ppid == pid]
 
 
 def _signal_verified(p: Proc, sig: int) -> None:
