@@ -26,10 +26,12 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{cgroup_kill_and_wait, ratio, scenario_cgroup, Stat};
 use orphan_check::scenario::CgroupMode;
 use orphan_check::{Fixture, KillPlan, Outcome, Ready, Scenario, RUN_ENV};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -46,59 +48,6 @@ fn quick() -> bool {
 
 // ---------------------------------------------------------------------------------
 // Measurement helpers.
-
-/// Median and minimum of repeated timings.
-#[derive(Debug, Clone, Copy)]
-struct Stat {
-    median: Duration,
-    min: Duration,
-    n: usize,
-}
-
-impl Stat {
-    fn of(mut samples: Vec<Duration>) -> Stat {
-        assert!(!samples.is_empty(), "no samples");
-        samples.sort_unstable();
-        let n = samples.len();
-        let median = if n % 2 == 1 {
-            samples[n / 2]
-        } else {
-            (samples[n / 2 - 1] + samples[n / 2]) / 2
-        };
-        Stat {
-            median,
-            min: samples[0],
-            n,
-        }
-    }
-}
-
-impl std::fmt::Display for Stat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} (min {}, n={})",
-            human(self.median),
-            human(self.min),
-            self.n
-        )
-    }
-}
-
-fn human(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1_000.0 {
-        format!("{us:.0} µs")
-    } else if us < 1_000_000.0 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{:.2} s", us / 1e6)
-    }
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
-}
 
 /// The rows of the closing table.
 #[derive(Default)]
@@ -308,47 +257,6 @@ impl Drop for OwnStorm {
     }
 }
 
-/// The scenario's cgroup directory, while it exists.
-fn scenario_cgroup(outcome: &Outcome) -> Option<PathBuf> {
-    outcome
-        .cgroup_dir()
-        .filter(|d| d.is_dir())
-        .map(Path::to_path_buf)
-}
-
-/// Writes `cgroup.kill` and waits (on `cgroup.events` notifications) until empty.
-fn cgroup_kill_and_wait(dir: &Path) -> bool {
-    use rustix::fs::{open, Mode, OFlags};
-    let populated = || {
-        std::fs::read_to_string(dir.join("cgroup.events"))
-            .map(|s| s.lines().any(|l| l == "populated 1"))
-            .unwrap_or(false)
-    };
-    let Ok(events) = open(
-        dir.join("cgroup.events"),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return false;
-    };
-    if std::fs::write(dir.join("cgroup.kill"), b"1").is_err() {
-        return false;
-    }
-    let until = Instant::now() + PATIENCE;
-    while populated() {
-        if Instant::now() >= until {
-            return false;
-        }
-        let mut fds = [PollFd::new(&events, PollFlags::PRI)];
-        let timeout = Timespec {
-            tv_sec: 0,
-            tv_nsec: 50_000_000,
-        };
-        let _ = poll(&mut fds, Some(&timeout));
-    }
-    true
-}
-
 // ---------------------------------------------------------------------------------
 
 fn main() {
@@ -429,7 +337,10 @@ fn main() {
             let (outcome, _) = storm_scenario(CgroupMode::Required, size);
             let dir = scenario_cgroup(&outcome).expect("the scenario's cgroup");
             let t = Instant::now();
-            assert!(cgroup_kill_and_wait(&dir), "cgroup.kill emptied the cgroup");
+            assert!(
+                cgroup_kill_and_wait(&dir, PATIENCE),
+                "cgroup.kill emptied the cgroup"
+            );
             with_cgroup.1.push(t.elapsed());
             drop(outcome);
         }

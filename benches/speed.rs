@@ -32,75 +32,21 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{cgroup_kill_and_wait, human, ratio, scenario_cgroup, Stat};
 use orphan_check::bench;
 use orphan_check::scenario::CgroupMode;
 use orphan_check::{Error, Fixture, KillPlan, Outcome, Ready, Scenario};
 
 // ---------------------------------------------------------------------------------
 // Measurement helpers.
-
-/// Median and minimum of repeated timings.
-#[derive(Debug, Clone, Copy)]
-struct Stat {
-    median: Duration,
-    min: Duration,
-    n: usize,
-}
-
-impl Stat {
-    fn of(mut samples: Vec<Duration>) -> Stat {
-        assert!(!samples.is_empty(), "no samples");
-        samples.sort_unstable();
-        let n = samples.len();
-        let median = if n % 2 == 1 {
-            samples[n / 2]
-        } else {
-            (samples[n / 2 - 1] + samples[n / 2]) / 2
-        };
-        Stat {
-            median,
-            min: samples[0],
-            n,
-        }
-    }
-
-    fn from_micros(median_us: f64, min_us: f64, n: usize) -> Stat {
-        Stat {
-            median: Duration::from_secs_f64(median_us / 1e6),
-            min: Duration::from_secs_f64(min_us / 1e6),
-            n,
-        }
-    }
-}
-
-impl std::fmt::Display for Stat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} (min {}, n={})",
-            human(self.median),
-            human(self.min),
-            self.n
-        )
-    }
-}
-
-fn human(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1_000.0 {
-        format!("{us:.0} µs")
-    } else if us < 1_000_000.0 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{:.2} s", us / 1e6)
-    }
-}
 
 /// Times `f` `n` times.
 fn time_n(n: usize, mut f: impl FnMut()) -> Stat {
@@ -207,10 +153,6 @@ fn verdict(met: Option<bool>) -> &'static str {
         Some(false) => "**no**",
         None => "n/a",
     }
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
 }
 
 fn vm_rss() -> String {
@@ -937,48 +879,6 @@ fn tree_scenario(mode: CgroupMode) -> Outcome {
     outcome
 }
 
-/// The scenario's cgroup directory, while it exists.
-fn scenario_cgroup(outcome: &Outcome) -> Option<PathBuf> {
-    outcome
-        .cgroup_dir()
-        .filter(|d| d.is_dir())
-        .map(Path::to_path_buf)
-}
-
-/// Writes `cgroup.kill` and waits (on `cgroup.events` notifications) until empty.
-fn cgroup_kill_and_wait(dir: &Path) -> bool {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    use rustix::fs::{open, Mode, OFlags};
-    let populated = || {
-        std::fs::read_to_string(dir.join("cgroup.events"))
-            .map(|s| s.lines().any(|l| l == "populated 1"))
-            .unwrap_or(false)
-    };
-    let Ok(events) = open(
-        dir.join("cgroup.events"),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return false;
-    };
-    if std::fs::write(dir.join("cgroup.kill"), b"1").is_err() {
-        return false;
-    }
-    let until = Instant::now() + Duration::from_secs(30);
-    while populated() {
-        if Instant::now() >= until {
-            return false;
-        }
-        let mut fds = [PollFd::new(&events, PollFlags::PRI)];
-        let timeout = Timespec {
-            tv_sec: 0,
-            tv_nsec: 50_000_000,
-        };
-        let _ = poll(&mut fds, Some(&timeout));
-    }
-    true
-}
-
 fn bench_kill_tree(results: &mut Results) {
     println!("\n## 5. killing a 1 000-process tree");
     let n = reps(5);
@@ -1000,7 +900,7 @@ fn bench_kill_tree(results: &mut Results) {
             let outcome = tree_scenario(CgroupMode::Required);
             if let Some(dir) = scenario_cgroup(&outcome) {
                 let t = Instant::now();
-                if cgroup_kill_and_wait(&dir) {
+                if cgroup_kill_and_wait(&dir, Duration::from_secs(30)) {
                     bare_cgroup.push(t.elapsed());
                 }
             }
