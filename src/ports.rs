@@ -247,46 +247,49 @@ pub(crate) fn holders_among(inodes: &[u64], candidates: impl IntoIterator<Item =
 /// ([`sentinel::while_no_start`]), so no sentinel inherits one; a child the caller
 /// itself forks meanwhile holds a copy until its `exec`, as it does every descriptor.
 pub(crate) fn nothing_listens(port: u16) -> Option<bool> {
+    sentinel::while_no_start(|| probe(port))
+}
+
+/// The bind probe of [`nothing_listens`], for a caller already holding the start gate.
+fn probe(port: u16) -> Option<bool> {
     use rustix::io::Errno;
     use rustix::net::{
         bind, ipproto, socket_with, sockopt, AddressFamily, SocketFlags, SocketType,
     };
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
-    sentinel::while_no_start(|| {
-        for v6 in [false, true] {
-            let family = if v6 {
-                AddressFamily::INET6
-            } else {
-                AddressFamily::INET
-            };
-            let fd = match socket_with(
-                family,
-                SocketType::STREAM,
-                SocketFlags::CLOEXEC,
-                Some(ipproto::TCP),
-            ) {
-                Ok(fd) => fd,
-                // No IPv6 on this machine: nothing listens there.
-                Err(Errno::AFNOSUPPORT) if v6 => return Some(true),
-                Err(_) => return None,
-            };
-            sockopt::set_socket_reuseaddr(&fd, true).ok()?;
-            let bound = if v6 {
-                sockopt::set_ipv6_v6only(&fd, true).ok()?;
-                bind(&fd, &SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
-            } else {
-                bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
-            };
-            match bound {
-                Ok(()) => {}
-                Err(Errno::ADDRINUSE) => return Some(false),
-                // IPv6 disabled (no address to bind): nothing listens there.
-                Err(Errno::ADDRNOTAVAIL) if v6 => return Some(true),
-                Err(_) => return None,
-            }
+    for v6 in [false, true] {
+        let family = if v6 {
+            AddressFamily::INET6
+        } else {
+            AddressFamily::INET
+        };
+        let fd = match socket_with(
+            family,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            Some(ipproto::TCP),
+        ) {
+            Ok(fd) => fd,
+            // No IPv6 on this machine: nothing listens there.
+            Err(Errno::AFNOSUPPORT) if v6 => return Some(true),
+            Err(_) => return None,
+        };
+        sockopt::set_socket_reuseaddr(&fd, true).ok()?;
+        let bound = if v6 {
+            sockopt::set_ipv6_v6only(&fd, true).ok()?;
+            bind(&fd, &SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
+        } else {
+            bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+        };
+        match bound {
+            Ok(()) => {}
+            Err(Errno::ADDRINUSE) => return Some(false),
+            // IPv6 disabled (no address to bind): nothing listens there.
+            Err(Errno::ADDRNOTAVAIL) if v6 => return Some(true),
+            Err(_) => return None,
         }
-        Some(true)
-    })
+    }
+    Some(true)
 }
 
 /// The processes among `pids` with a LISTEN socket on `port`, found from their own
@@ -568,20 +571,28 @@ mod tests {
 
     #[test]
     fn the_bind_probe_sees_a_listener_on_any_address_and_nothing_else() {
+        // Every socket here lives and dies under the start gate, as the probe's own do:
+        // a sentinel that another test forks meanwhile would otherwise hold a copy of a
+        // listener this test has closed (a fork copies every descriptor) and refuse the
+        // probe, rightly, for as long as it has not closed what it inherited.
+        crate::sentinel::while_no_start(bind_probe_cases);
+    }
+
+    fn bind_probe_cases() {
         // Each case: a port with something on it, what the probe says, and what it
         // says once that is gone.
         let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = v4.local_addr().unwrap().port();
-        assert_eq!(nothing_listens(port), Some(false), "a loopback listener");
+        assert_eq!(probe(port), Some(false), "a loopback listener");
         drop(v4);
-        assert_eq!(nothing_listens(port), Some(true), "closed");
+        assert_eq!(probe(port), Some(true), "closed");
         assert_eq!(on_port_fast(port).unwrap(), Vec::<u64>::new());
 
         if let Ok(v6) = TcpListener::bind("[::1]:0") {
             let port = v6.local_addr().unwrap().port();
-            assert_eq!(nothing_listens(port), Some(false), "an IPv6 listener");
+            assert_eq!(probe(port), Some(false), "an IPv6 listener");
             drop(v6);
-            assert_eq!(nothing_listens(port), Some(true));
+            assert_eq!(probe(port), Some(true));
         }
 
         // A client's connection and the listener's accepted end use the port too, and
@@ -591,7 +602,7 @@ mod tests {
         let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         drop(listener);
-        assert_eq!(nothing_listens(port), Some(true), "connections only");
+        assert_eq!(probe(port), Some(true), "connections only");
         drop((client, accepted));
 
         // A socket bound without listening refuses the probe: the caller asks further.
@@ -610,7 +621,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        assert_eq!(nothing_listens(port), Some(false), "bound, not listening");
+        assert_eq!(probe(port), Some(false), "bound, not listening");
         assert_eq!(
             on_port_fast(port).unwrap(),
             Vec::<u64>::new(),
