@@ -73,6 +73,18 @@ pub fn fixture(f: Fixture, args: &[&str]) -> std::process::Command {
     c
 }
 
+/// A slow port holder on `port` that keeps it after SIGTERM for as long as it lives (it
+/// waits for an event that never comes), ready once it listens, ended by SIGTERM: a
+/// leak of a process and a port that outlasts every deadline by construction.
+pub fn holding_port_after_sigterm(port: u16) -> Scenario {
+    Scenario::new(fixture(
+        Fixture::SlowPortHolder,
+        &["--port", &port.to_string(), "--hold-ms", "forever"],
+    ))
+    .ready_when(orphan_check::Ready::port(port))
+    .kill(orphan_check::KillPlan::sigterm())
+}
+
 /// Pids of every process whose environment contains `KEY=VALUE` exactly.
 pub fn pids_with_env(key: &str, value: &str) -> BTreeSet<i32> {
     let wanted = format!("{key}={value}");

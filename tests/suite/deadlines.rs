@@ -6,22 +6,18 @@ use std::time::Duration;
 use orphan_check::outcome::FailureReason;
 use orphan_check::{Failure, Fixture, KillPlan, Outcome, Ready, Scenario, Verdict};
 
-use crate::common::{expect_held_at_ready, fixture, run_with_port, DEADLINE};
+use crate::common::{
+    expect_held_at_ready, fixture, holding_port_after_sigterm, run_with_port, DEADLINE,
+};
 
-/// A slow port holder that keeps its port for a minute after SIGTERM, with a watched
+/// A slow port holder that keeps its port after SIGTERM while it lives, with a watched
 /// directory nothing writes to; verdicts that take no deadline use `deadline`.
 fn holder(deadline: Duration) -> (Outcome, u16, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (outcome, port) = run_with_port(|p| {
-        let port = p.to_string();
-        Scenario::new(fixture(
-            Fixture::SlowPortHolder,
-            &["--port", &port, "--hold-ms", "60000"],
-        ))
-        .ready_when(Ready::port(p))
-        .kill(KillPlan::sigterm())
-        .watch_dir(dir.path())
-        .verdict_deadline(deadline)
+        holding_port_after_sigterm(p)
+            .watch_dir(dir.path())
+            .verdict_deadline(deadline)
     });
     expect_held_at_ready(&outcome, port);
     (outcome, port, dir)

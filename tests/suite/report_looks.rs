@@ -5,21 +5,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use orphan_check::{Fixture, KillPlan, Ready, Report, Scenario, Verdict};
+use orphan_check::{KillPlan, Ready, Report, Scenario, Verdict};
 
-use crate::common::{expect_held_at_ready, fixture, run_with_port, DEADLINE};
+use crate::common::{expect_held_at_ready, holding_port_after_sigterm, run_with_port, DEADLINE};
 
-/// A slow port holder that keeps its port for a minute after SIGTERM.
+/// A slow port holder that keeps its port after SIGTERM while it lives.
 fn holding_a_port() -> (orphan_check::Outcome, u16) {
-    let (outcome, port) = run_with_port(|p| {
-        let port = p.to_string();
-        Scenario::new(fixture(
-            Fixture::SlowPortHolder,
-            &["--port", &port, "--hold-ms", "60000"],
-        ))
-        .ready_when(Ready::port(p))
-        .kill(KillPlan::sigterm())
-    });
+    let (outcome, port) = run_with_port(holding_port_after_sigterm);
     expect_held_at_ready(&outcome, port);
     (outcome, port)
 }
