@@ -571,24 +571,27 @@ mod tests {
 
     #[test]
     fn the_bind_probe_sees_a_listener_on_any_address_and_nothing_else() {
-        // Every socket here lives and dies under the start gate, as the probe's own do:
-        // a sentinel that another test forks meanwhile would otherwise hold a copy of a
-        // listener this test has closed (a fork copies every descriptor) and refuse the
-        // probe, rightly, for as long as it has not closed what it inherited.
+        // "Free" must mean free of every other socket in this process and on the
+        // machine: the ports come from `free_port` (reserved, outside the range the
+        // kernel hands to other tests' connections, whose bound ports refuse a wildcard
+        // bind too), and every socket lives and dies under the start gate, as the
+        // probe's own do, so no sentinel another test forks holds a copy of a closed
+        // listener (a fork copies every descriptor). A refusal is safe in the product
+        // (the caller asks sock_diag); here it would be a wrong "held".
         crate::sentinel::while_no_start(bind_probe_cases);
     }
 
     fn bind_probe_cases() {
         // Each case: a port with something on it, what the probe says, and what it
         // says once that is gone.
-        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let v4 = TcpListener::bind(("127.0.0.1", free::free_port())).unwrap();
         let port = v4.local_addr().unwrap().port();
         assert_eq!(probe(port), Some(false), "a loopback listener");
         drop(v4);
         assert_eq!(probe(port), Some(true), "closed");
         assert_eq!(on_port_fast(port).unwrap(), Vec::<u64>::new());
 
-        if let Ok(v6) = TcpListener::bind("[::1]:0") {
+        if let Ok(v6) = TcpListener::bind(("::1", free::free_port())) {
             let port = v6.local_addr().unwrap().port();
             assert_eq!(probe(port), Some(false), "an IPv6 listener");
             drop(v6);
@@ -597,7 +600,7 @@ mod tests {
 
         // A client's connection and the listener's accepted end use the port too, and
         // hold nothing once the listener is gone.
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", free::free_port())).unwrap();
         let port = listener.local_addr().unwrap().port();
         let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (accepted, _) = listener.accept().unwrap();
@@ -614,7 +617,7 @@ mod tests {
         .unwrap();
         rustix::net::bind(
             &bound,
-            &std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0),
+            &std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, free::free_port()),
         )
         .unwrap();
         let port = std::net::TcpListener::from(bound.try_clone().unwrap())
