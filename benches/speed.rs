@@ -881,7 +881,7 @@ fn tree_scenario(mode: CgroupMode) -> Outcome {
 
 fn bench_kill_tree(results: &mut Results) {
     println!("\n## 5. killing a 1 000-process tree");
-    let n = reps(5);
+    let n = reps(9);
     let mut sentinel = Vec::with_capacity(n);
     let mut with_cgroup = Vec::with_capacity(n);
     let mut bare_cgroup = Vec::with_capacity(n);

@@ -99,6 +99,12 @@ impl Tree {
     }
 
     /// SIGKILL every direct child, reap, repeat until `ECHILD`.
+    ///
+    /// Everything is signalled first, then reaped as it dies: the list of children is
+    /// read again only once every child killed so far has been reaped (what is left then
+    /// is new: an orphan reparented to us, a child forked meanwhile) or when a wait ends
+    /// without a death. Reading it at every SIGCHLD would make a big tree's cleanup
+    /// quadratic: a thousand deaths, each followed by a read of a thousand pids.
     pub(super) fn kill_all(&mut self, sigfd: RawFd) {
         if !self.agent_reaped {
             // One atomic blow for everyone still in the agent's group (the group id is
@@ -106,27 +112,32 @@ impl Tree {
             let _ = sys::kill(-self.agent, libc::SIGKILL);
         }
         let mut wait_ms = KILL_WAIT_MIN_MS;
+        let mut scan = true;
         loop {
             self.reap_available();
             if self.empty {
                 return;
             }
-            let new_kills = kill_direct_children(&mut self.killed);
-            self.reap_available();
-            if self.empty {
-                return;
+            if scan || self.killed.is_empty() {
+                if kill_direct_children(&mut self.killed) {
+                    wait_ms = KILL_WAIT_MIN_MS;
+                }
+                self.reap_available();
+                if self.empty {
+                    return;
+                }
             }
             // Wait for the next SIGCHLD, bounded in case a child was forked (or an orphan
-            // reparented to us) while we read the list and so was not yet in it. The
-            // bound backs off while nothing new turns up: a child that cannot die yet
-            // (uninterruptible sleep, held by a tracer) costs a few wakeups a second,
-            // not fifty, and is killed and reported once.
-            if new_kills {
-                wait_ms = KILL_WAIT_MIN_MS;
-            }
-            let _ = sys::poll(&mut [readable(sigfd)], wait_ms);
+            // reparented to us) while a killed one is still dying, so was not in the list
+            // read. The bound backs off while nothing new turns up: a child that cannot
+            // die yet (uninterruptible sleep, held by a tracer) costs a few wakeups a
+            // second, not fifty, and is killed and reported once.
+            let woken = sys::poll(&mut [readable(sigfd)], wait_ms).unwrap_or(0) > 0;
             drain_signalfd(sigfd);
-            wait_ms = (wait_ms * 2).min(KILL_WAIT_MAX_MS);
+            scan = !woken;
+            if !woken {
+                wait_ms = (wait_ms * 2).min(KILL_WAIT_MAX_MS);
+            }
         }
     }
 }
@@ -171,6 +182,10 @@ impl KilledSet {
 
     fn home(pid: i32) -> usize {
         (pid as u32).wrapping_mul(2_654_435_761) as usize % KILLED_SLOTS
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
     }
 
     fn contains(&self, pid: i32) -> bool {

@@ -161,3 +161,45 @@ fn a_panicking_test_leaves_nothing_behind() {
     let child = start_child("panic");
     assert_nothing_left(child, "panic");
 }
+
+/// A chain of sessions, each process the only child of the one above it and each in a
+/// session of its own: no group kill reaches the next, and each is the sentinel's child
+/// only once its parent has died. The drop must keep finding the next one, down to the
+/// last, before it returns (with and without a cgroup: without one, the sentinel's
+/// lifeline cleanup alone does it).
+#[test]
+fn a_dropped_outcome_ends_a_chain_each_exposed_only_by_its_parents_death() {
+    for mode in [
+        orphan_check::scenario::CgroupMode::Off,
+        orphan_check::scenario::CgroupMode::Auto,
+    ] {
+        // Four sessions deep; the deepest shell prints `deep` (the agent's stdout,
+        // inherited down the chain) once its `sleep` is forked, so every link exists.
+        let mut agent = Command::new("sh");
+        agent
+            .args(["-c", "setsid sh -c \"$L1\" & exec sleep 1000"])
+            .env("L1", "setsid sh -c \"$L2\" & wait")
+            .env("L2", "setsid sh -c \"$L3\" & wait")
+            .env("L3", "sleep 1000 & echo deep; wait");
+        let outcome = Scenario::new(agent)
+            .ready_when(Ready::stdout_line("deep"))
+            .kill(KillPlan::sigkill())
+            .cgroup(mode)
+            .run()
+            .expect("the chain starts");
+        let tree: Vec<i32> = outcome.tree_before_kill().iter().map(|p| p.pid).collect();
+        // The agent, three shells and the deepest sleep.
+        assert!(tree.len() >= 5, "{mode:?}: the whole chain: {tree:?}");
+        let watched = Watched::new(tree.iter().copied());
+        // The agent is gone by the deadline; the chain stays.
+        let survivors = outcome.survivors_after(crate::common::DEADLINE);
+        assert_eq!(survivors.len(), 4, "{mode:?}: the chain outlived the agent");
+        drop(outcome);
+        // Nothing waits here: the drop has returned, so each must be gone already.
+        let alive = watched.wait_all_gone(Duration::ZERO);
+        assert!(
+            alive.is_empty(),
+            "{mode:?}: alive after the drop: {alive:?}"
+        );
+    }
+}
