@@ -201,9 +201,27 @@ impl ScenarioCgroup {
 
     /// The pids in the cgroup now.
     pub(crate) fn members(&self) -> Vec<i32> {
-        fs::read_to_string(self.dir.join("cgroup.procs"))
-            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
-            .unwrap_or_default()
+        // One read of a stack buffer for the usual few members; the whole file otherwise.
+        let Ok(fd) = open(
+            self.dir.join("cgroup.procs"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return Vec::new();
+        };
+        let mut buf = [0u8; 512];
+        let text = match rustix::io::read(&fd, &mut buf) {
+            Ok(n) if n < buf.len() => buf[..n].to_vec(),
+            Ok(n) => {
+                let mut all = buf[..n].to_vec();
+                let _ = std::io::Read::read_to_end(&mut fs::File::from(fd), &mut all);
+                all
+            }
+            Err(_) => return Vec::new(),
+        };
+        text.split(|b| *b == b'\n')
+            .filter_map(|l| std::str::from_utf8(l).ok()?.trim().parse().ok())
+            .collect()
     }
 
     /// CPU time used by everything that ran in the cgroup, in microseconds.

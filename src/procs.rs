@@ -416,9 +416,23 @@ pub(crate) fn fd_target(link: &Path) -> Option<FDTarget> {
 /// environment cannot be read (another user's process). An empty environment is
 /// `Some(false)`.
 pub(crate) fn carries_marker(pid: i32, run_id: &str) -> Option<bool> {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    let wanted = format!("{}={run_id}", crate::RUN_ENV);
-    Some(environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()))
+    let fd = open(
+        format!("/proc/{pid}/environ"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    // One read for most environments: procfs fills the whole buffer while there is
+    // more, so a short read is the end.
+    let mut environ = vec![0u8; 16 * 1024];
+    let n = read_whole(&fd, &mut environ, true)?;
+    let key = crate::RUN_ENV.as_bytes();
+    Some(environ[..n].split(|b| *b == 0).any(|kv| {
+        kv.len() == key.len() + 1 + run_id.len()
+            && kv.starts_with(key)
+            && kv[key.len()] == b'='
+            && &kv[key.len() + 1..] == run_id.as_bytes()
+    }))
 }
 
 /// Whether `pid` is a descendant of `ancestor` now, following parent links.
@@ -442,6 +456,34 @@ pub(crate) fn descends_from(pid: i32, ancestor: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_marker_is_found_past_the_first_read_and_only_for_its_own_run() {
+        // 40 KB of environment before the marker: more than one read's buffer.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env_clear()
+            .env("BIG", "x".repeat(40 * 1024))
+            .env(crate::RUN_ENV, "oc-test-run")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id() as i32;
+        // The environment is the child's own once it has exec'd: wait for its name.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ProcessInfo::read(pid).is_some_and(|p| p.comm != "sleep")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        let found = carries_marker(pid, "oc-test-run");
+        let other = carries_marker(pid, "oc-test");
+        let longer = carries_marker(pid, "oc-test-run-2");
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        assert_eq!(found, Some(true));
+        assert_eq!(other, Some(false), "a prefix of the run id is another run");
+        assert_eq!(longer, Some(false));
+    }
 
     #[test]
     fn reads_this_process() {
