@@ -74,11 +74,21 @@ fn this_cgroup() -> Option<String> {
 
 /// The directory of the cgroup `relative` (this process's), when it is writable.
 fn root_under(relative: &str) -> Option<PathBuf> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mountinfo = read_mountinfo()?;
     let mount = cgroup2_mount(&mountinfo)?;
     let dir = mount.join(relative.trim_start_matches('/'));
     let writable = writable(&dir) && dir.join("cgroup.procs").exists();
     writable.then_some(dir)
+}
+
+/// `/proc/self/mountinfo`, read into a buffer sized for it: its size reads as 0, so a
+/// plain `read_to_string` would start with a handful of tiny reads, each generating
+/// the table's text again up to where it stopped.
+fn read_mountinfo() -> Option<String> {
+    let mut file = fs::File::open("/proc/self/mountinfo").ok()?;
+    let mut text = String::with_capacity(64 * 1024);
+    std::io::Read::read_to_string(&mut file, &mut text).ok()?;
+    Some(text)
 }
 
 fn writable(dir: &std::path::Path) -> bool {
