@@ -82,75 +82,6 @@ fn procfs_walk(root: i32) -> Vec<i32> {
     out
 }
 
-/// The facts `ProcessInfo` holds, as a plain struct both readers can fill.
-#[derive(Debug, PartialEq)]
-struct Facts {
-    pid: i32,
-    ppid: i32,
-    pgid: i32,
-    sid: i32,
-    state: char,
-    comm: String,
-    cmdline: Vec<String>,
-    start_ticks: u64,
-    uid: u32,
-    sig_ignored: u64,
-    sig_caught: u64,
-    sig_blocked: u64,
-    sig_pending: u64,
-    pid_in_namespace: Option<i32>,
-}
-
-impl From<ProcessInfo> for Facts {
-    fn from(p: ProcessInfo) -> Self {
-        Facts {
-            pid: p.pid,
-            ppid: p.ppid,
-            pgid: p.pgid,
-            sid: p.sid,
-            state: p.state,
-            comm: p.comm,
-            cmdline: p.cmdline,
-            start_ticks: p.start_ticks,
-            uid: p.uid,
-            sig_ignored: p.sig_ignored,
-            sig_caught: p.sig_caught,
-            sig_blocked: p.sig_blocked,
-            sig_pending: p.sig_pending,
-            pid_in_namespace: p.pid_in_namespace,
-        }
-    }
-}
-
-/// A process's facts as `ProcessInfo::read` read them through procfs before it read
-/// `stat`, `status` and `cmdline` by hand.
-fn procfs_process_info(pid: i32) -> Option<Facts> {
-    let process = Process::new(pid).ok()?;
-    let stat = process.stat().ok()?;
-    let status = process.status().ok();
-    let cmdline = process.cmdline().unwrap_or_default();
-    Some(Facts {
-        pid,
-        ppid: stat.ppid,
-        pgid: stat.pgrp,
-        sid: stat.session,
-        state: stat.state,
-        comm: stat.comm,
-        cmdline,
-        start_ticks: stat.starttime,
-        uid: status.as_ref().map_or(u32::MAX, |s| s.ruid),
-        sig_ignored: status.as_ref().map_or(0, |s| s.sigign),
-        sig_caught: status.as_ref().map_or(0, |s| s.sigcgt),
-        sig_blocked: status.as_ref().map_or(0, |s| s.sigblk),
-        sig_pending: status.as_ref().map_or(0, |s| s.sigpnd | s.shdpnd),
-        pid_in_namespace: status
-            .as_ref()
-            .and_then(|s| s.nspid.as_ref())
-            .filter(|ids| ids.len() > 1)
-            .and_then(|ids| ids.last().copied()),
-    })
-}
-
 fn procfs_marker(pid: i32, run_id: &str) -> Option<bool> {
     let env = Process::new(pid).ok()?.environ().ok()?;
     Some(env.get(std::ffi::OsStr::new(orphan_check::RUN_ENV)) == Some(&run_id.into()))
@@ -234,14 +165,14 @@ fn main() -> Result<(), orphan_check::Error> {
     );
     let survivor = survivors.first().expect("a survivor").pid();
     assert_eq!(
-        ProcessInfo::read(survivor).map(Facts::from),
-        procfs_process_info(survivor)
+        ProcessInfo::read(survivor),
+        bench::procfs_process_info(survivor)
     );
     row(
         "ProcessInfo of one process (stat, status, cmdline)",
         n,
         || drop(black_box(ProcessInfo::read(survivor))),
-        || drop(black_box(procfs_process_info(survivor))),
+        || drop(black_box(bench::procfs_process_info(survivor))),
     );
     let run_id = outcome.run_id();
     assert_eq!(

@@ -156,3 +156,9 @@ pub fn diagnose(
 pub fn cost_marks() -> Vec<(&'static str, std::time::Instant)> {
     crate::cost_trace::take_marks()
 }
+
+/// A process's facts read through procfs, as `ProcessInfo::read` read them before it
+/// read `stat`, `status` and `cmdline` by hand (examples/procfs-cost.rs).
+pub fn procfs_process_info(pid: i32) -> Option<ProcessInfo> {
+    procs::read_through_procfs(pid)
+}

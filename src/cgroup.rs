@@ -211,7 +211,6 @@ impl ScenarioCgroup {
 
     /// The pids in the cgroup now.
     pub(crate) fn members(&self) -> Vec<i32> {
-        // One read of a stack buffer for the usual few members; the whole file otherwise.
         let Ok(fd) = open(
             self.dir.join("cgroup.procs"),
             OFlags::RDONLY | OFlags::CLOEXEC,
@@ -219,18 +218,14 @@ impl ScenarioCgroup {
         ) else {
             return Vec::new();
         };
-        let mut buf = [0u8; 512];
-        let text = match rustix::io::read(&fd, &mut buf) {
-            Ok(n) if n < buf.len() => buf[..n].to_vec(),
-            Ok(n) => {
-                let mut all = buf[..n].to_vec();
-                let _ = std::io::Read::read_to_end(&mut fs::File::from(fd), &mut all);
-                all
-            }
-            Err(_) => return Vec::new(),
+        // Read to its end of file: a `seq_file`, like `children` (`procs::read_whole`).
+        let mut buf = vec![0u8; 512];
+        let Some(n) = crate::procs::read_whole(&fd, &mut buf, false) else {
+            return Vec::new();
         };
-        text.split(|b| *b == b'\n')
-            .filter_map(|l| std::str::from_utf8(l).ok()?.trim().parse().ok())
+        buf[..n]
+            .split(u8::is_ascii_whitespace)
+            .filter_map(|l| std::str::from_utf8(l).ok()?.parse().ok())
             .collect()
     }
 

@@ -254,7 +254,7 @@ fn read_in(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>) -> Option<usize> {
 /// Reads `fd` to its end into `buf` (grown as needed); with `short_is_end`, a read
 /// shorter than the room left is taken as the end, as [`read_in`] explains. Its length,
 /// or `None` when nothing could be read.
-fn read_whole(fd: &OwnedFd, buf: &mut Vec<u8>, short_is_end: bool) -> Option<usize> {
+pub(crate) fn read_whole(fd: &OwnedFd, buf: &mut Vec<u8>, short_is_end: bool) -> Option<usize> {
     let mut got = 0;
     loop {
         if got == buf.len() {
@@ -453,9 +453,54 @@ pub(crate) fn descends_from(pid: i32, ancestor: i32) -> bool {
     false
 }
 
+/// A process's facts read through procfs (`Process::stat`, `status`, `cmdline`), as
+/// `ProcessInfo::read` read them before it read the three files by hand: what the raw
+/// reader is checked against (its test) and timed against (`bench::procfs_process_info`).
+pub(crate) fn read_through_procfs(pid: i32) -> Option<ProcessInfo> {
+    let process = procfs::process::Process::new(pid).ok()?;
+    let stat = process.stat().ok()?;
+    let status = process.status().ok();
+    Some(ProcessInfo {
+        pid,
+        ppid: stat.ppid,
+        pgid: stat.pgrp,
+        sid: stat.session,
+        state: stat.state,
+        comm: stat.comm,
+        cmdline: process.cmdline().unwrap_or_default(),
+        start_ticks: stat.starttime,
+        uid: status.as_ref().map_or(u32::MAX, |s| s.ruid),
+        sig_ignored: status.as_ref().map_or(0, |s| s.sigign),
+        sig_caught: status.as_ref().map_or(0, |s| s.sigcgt),
+        sig_blocked: status.as_ref().map_or(0, |s| s.sigblk),
+        sig_pending: status.as_ref().map_or(0, |s| s.sigpnd | s.shdpnd),
+        pid_in_namespace: status
+            .as_ref()
+            .and_then(|s| s.nspid.as_ref())
+            .filter(|ids| ids.len() > 1)
+            .and_then(|ids| ids.last().copied()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `sh -c script`, returned once it has printed its first line, `line`.
+    fn shell_after_line(script: &str, line: &str) -> std::process::Child {
+        use std::io::BufRead;
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut got = String::new();
+        std::io::BufReader::new(shell.stdout.take().expect("piped"))
+            .read_line(&mut got)
+            .expect("read");
+        assert_eq!(got.trim_end(), line, "the shell's first line");
+        shell
+    }
 
     #[test]
     fn the_marker_is_found_past_the_first_read_and_only_for_its_own_run() {
@@ -467,14 +512,8 @@ mod tests {
             .env(crate::RUN_ENV, "oc-test-run")
             .spawn()
             .expect("sleep");
+        // `spawn` returns once the child has exec'd: the environment is `sleep`'s.
         let pid = child.id() as i32;
-        // The environment is the child's own once it has exec'd: wait for its name.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while ProcessInfo::read(pid).is_some_and(|p| p.comm != "sleep")
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::yield_now();
-        }
         let found = carries_marker(pid, "oc-test-run");
         let other = carries_marker(pid, "oc-test");
         let longer = carries_marker(pid, "oc-test-run-2");
@@ -518,17 +557,7 @@ mod tests {
 
     #[test]
     fn a_single_threaded_process_has_the_same_children_without_its_task_listing() {
-        use std::io::BufRead;
-        let mut shell = std::process::Command::new("sh")
-            .args(["-c", "sleep 30 & sleep 30 & echo forked; wait"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sh");
-        let mut line = String::new();
-        std::io::BufReader::new(shell.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("read");
-        assert_eq!(line, "forked\n");
+        let mut shell = shell_after_line("sleep 30 & sleep 30 & echo forked; wait", "forked");
         let pid = shell.id() as i32;
         let (_, threads) = ProcessInfo::read_with_threads(pid).expect("the shell");
         assert_eq!(threads, 1);
@@ -548,46 +577,11 @@ mod tests {
         assert_eq!(direct, listed);
     }
 
-    /// What `ProcessInfo::read` gave through procfs, to compare the raw reader against.
-    fn read_procfs(pid: i32) -> Option<ProcessInfo> {
-        let process = procfs::process::Process::new(pid).ok()?;
-        let stat = process.stat().ok()?;
-        let status = process.status().ok()?;
-        Some(ProcessInfo {
-            pid,
-            ppid: stat.ppid,
-            pgid: stat.pgrp,
-            sid: stat.session,
-            state: stat.state,
-            comm: stat.comm,
-            cmdline: process.cmdline().unwrap_or_default(),
-            start_ticks: stat.starttime,
-            uid: status.ruid,
-            sig_ignored: status.sigign,
-            sig_caught: status.sigcgt,
-            sig_blocked: status.sigblk,
-            sig_pending: status.sigpnd | status.shdpnd,
-            pid_in_namespace: status
-                .nspid
-                .filter(|ids| ids.len() > 1)
-                .and_then(|ids| ids.last().copied()),
-        })
-    }
-
     #[test]
     fn the_raw_reader_agrees_with_procfs() {
-        use std::io::BufRead;
         // An ignored signal (inherited through the exec), a command line of several
         // arguments.
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "trap '' TERM; echo set; exec sleep 30 30"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sh");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("read");
+        let mut child = shell_after_line("trap '' TERM; echo set; exec sleep 30 30", "set");
         let pid = child.id() as i32;
         // The shell execs right after its line: until then it is still `sh`.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -599,7 +593,7 @@ mod tests {
             ProcessInfo::read_with_threads(pid).map(|(_, t)| t),
             std::process::id() as i32,
         );
-        let compared = [pid, me].map(|p| (ProcessInfo::read(p), read_procfs(p)));
+        let compared = [pid, me].map(|p| (ProcessInfo::read(p), read_through_procfs(p)));
         child.kill().expect("kill");
         child.wait().expect("wait");
         for (i, (raw, procfs)) in compared.iter().enumerate() {
@@ -635,20 +629,11 @@ mod tests {
 
     #[test]
     fn a_thousand_children_are_all_found() {
-        use std::io::BufRead;
         // 1 000 pids of 5 or more digits fill more than the kernel's page of records.
-        let mut shell = std::process::Command::new("sh")
-            .args([
-                "-c",
-                "i=0; while [ $i -lt 1000 ]; do sleep 60 & i=$((i+1)); done; echo forked; wait",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sh");
-        let mut line = String::new();
-        std::io::BufReader::new(shell.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("read");
+        let mut shell = shell_after_line(
+            "i=0; while [ $i -lt 1000 ]; do sleep 60 & i=$((i+1)); done; echo forked; wait",
+            "forked",
+        );
         let pid = shell.id() as i32;
         let file = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
             .expect("children file");
@@ -666,7 +651,6 @@ mod tests {
         }
         let _ = shell.kill();
         let _ = shell.wait();
-        assert_eq!(line, "forked\n");
         assert_eq!(expected.len(), 1000);
         expected.sort_unstable();
         found.sort_unstable();

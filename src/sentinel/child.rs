@@ -295,16 +295,7 @@ mod tests {
 
     #[test]
     fn once_the_lifeline_closes_the_sentinel_reports_nothing_more() {
-        let launch = Launch {
-            program: c"/bin/sleep".into(),
-            argv: vec![c"sleep".into(), c"1000".into()],
-            envp: Vec::new(),
-            cwd: None,
-            cgroup_dir: None,
-            namespaces: None,
-            stdin: None,
-            inherit_output: false,
-        };
+        let launch = Launch::bare(c"/bin/sleep", &[c"sleep", c"1000"]);
         let spawned = spawn(
             &launch,
             SentinelStart::Fork,

@@ -299,14 +299,9 @@ mod tests {
     #[test]
     fn the_launch_data_round_trips() {
         let launch = Launch {
-            program: c"/bin/agent".into(),
-            argv: vec![c"agent".into(), c"".into(), c"--flag=a b".into()],
             envp: vec![c"A=1".into(), c"SECRET=x=y".into()],
             cwd: Some(c"/tmp/work dir".into()),
-            cgroup_dir: None,
-            namespaces: None,
-            stdin: None,
-            inherit_output: false,
+            ..Launch::bare(c"/bin/agent", &[c"agent", c"", c"--flag=a b"])
         };
         let data = encode_launch(&launch);
         assert_eq!(

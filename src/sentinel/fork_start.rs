@@ -99,16 +99,7 @@ mod tests {
         // SAFETY: registers a handler that only writes to a pipe; it stays registered
         // for this test process, harmless to every other fork.
         unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };
-        let launch = Launch {
-            program: c"/bin/true".into(),
-            argv: vec![c"true".into()],
-            envp: Vec::new(),
-            cwd: None,
-            cgroup_dir: None,
-            namespaces: None,
-            stdin: None,
-            inherit_output: false,
-        };
+        let launch = Launch::bare(c"/bin/true", &[c"true"]);
         let spawned = spawn(
             &launch,
             SentinelStart::Fork,

@@ -44,6 +44,24 @@ pub(crate) struct Launch {
     pub inherit_output: bool,
 }
 
+#[cfg(test)]
+impl Launch {
+    /// `program` with `argv`, nothing else: no environment, no cgroup, `/dev/null`
+    /// for stdin, pipes for the output.
+    pub(crate) fn bare(program: &std::ffi::CStr, argv: &[&std::ffi::CStr]) -> Launch {
+        Launch {
+            program: program.into(),
+            argv: argv.iter().map(|&a| a.into()).collect(),
+            envp: Vec::new(),
+            cwd: None,
+            cgroup_dir: None,
+            namespaces: None,
+            stdin: None,
+            inherit_output: false,
+        }
+    }
+}
+
 /// Container mode, as `docker run` without `--init` sets it up: the agent is PID 1 of a
 /// new PID namespace and of a new mount namespace, in which mount propagation is made
 /// private and `/proc` is mounted afresh (so it shows the namespace's pids). The

@@ -98,13 +98,15 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
     let failed = outcome.did_not_finish() || !survivors.is_empty();
     // A clean run under a runner's wrapper script is the common case, once per test:
     // it builds no report nobody reads.
-    let report = (failed || args.json.is_some()).then(|| outcome.report());
-    if let Some(report) = report.as_ref().filter(|_| failed) {
-        output::print_report(report);
-        outcome.kill_remaining(Duration::from_secs(10));
-    }
-    if let (Some(path), Some(report)) = (&args.json, &report) {
-        output::write_file(path, &(report.to_json() + "\n"))?;
+    if failed || args.json.is_some() {
+        let report = outcome.report();
+        if failed {
+            output::print_report(&report);
+            outcome.kill_remaining(Duration::from_secs(10));
+        }
+        if let Some(path) = &args.json {
+            output::write_file(path, &(report.to_json() + "\n"))?;
+        }
     }
     drop(outcome);
     // Nothing is forwarded from now on. The thread is not waited for: this process
