@@ -112,6 +112,7 @@ pub use outcome::{Failure, Outcome};
 pub use ports::free_port;
 pub use report::{Report, Survivor, Verdict};
 pub use scenario::{Ready, Scenario};
+pub use sentinel::end_idle_sentinels;
 
 /// The environment variable every agent gets: `ORPHAN_CHECK_RUN=<unique id>`.
 pub const RUN_ENV: &str = "ORPHAN_CHECK_RUN";

@@ -24,7 +24,9 @@ const LOST_PATIENCE: Duration = Duration::from_secs(5);
 ///
 /// A tree the sentinel reported empty (`reported_empty`) gets no `cgroup.kill`: the
 /// sentinel was the subreaper of every process in it, so nothing is left that could
-/// fork; should anything still be in the cgroup, its removal kills it and waits.
+/// fork; should anything still be in the cgroup, its removal kills it and waits. Its
+/// sentinel, unless it was lost, is released to wait idle for another scenario (when
+/// its start allows: see `SentinelStart::Auto`) instead of being waited for.
 pub(crate) fn end_held(
     sentinel: &mut SentinelHandle,
     cgroup: Option<&mut ScenarioCgroup>,
@@ -40,7 +42,9 @@ pub(crate) fn end_held(
         let left = deadline.saturating_duration_since(Instant::now());
         crate::lost::end(run_id, cgroup.as_deref(), LOST_PATIENCE.min(left));
     }
-    sentinel.shut_down(deadline);
+    if !(reported_empty && lost_run.is_none() && sentinel.release()) {
+        sentinel.shut_down(deadline);
+    }
     if let Some(cg) = cgroup {
         cg.remove(deadline);
     }
@@ -53,7 +57,11 @@ impl Drop for Outcome {
         crate::cost_trace::mark("drop: start");
         let deadline = Instant::now() + DROP_BOUND;
         let lost = self.lost_track();
-        let empty = self.live.tracker.lock().empty_at.is_some();
+        // A protocol error makes nothing the sentinel said believable, its "empty" too.
+        let empty = {
+            let state = self.live.tracker.lock();
+            state.empty_at.is_some() && state.protocol_error.is_none()
+        };
         end_held(
             &mut self.live.sentinel,
             self.live.cgroup.as_mut(),

@@ -5,7 +5,10 @@
 //! disposition, creates the scenario's cgroup and starts the agent (see `agent`). Then
 //! it loops: reap every child and report it, obey the harness's requests, and on end of
 //! file on the lifeline (or a SIGTERM, SIGINT or SIGHUP to itself) kill the whole tree,
-//! reap it to `ECHILD` (see `cleanup`), remove the cgroup and exit.
+//! reap it to `ECHILD` (see `cleanup`), remove the cgroup and exit. When instead the
+//! harness releases it (the tree was reported empty) it closes the scenario's events
+//! pipe and waits, idle, for the next launch, which brings its own pipes and image
+//! (see `pool`).
 //!
 //! Everything here is async-signal-safe: the calls of `sys`, the plan prepared before
 //! the fork, fixed-size buffers on the stack.
@@ -15,12 +18,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::agent;
 use super::cleanup::Tree;
+use super::image::MappedLaunch;
 use super::plan::{
-    ChildPlan, FD_CGROUP, FD_CONTROL, FD_DEVNULL, FD_EVENTS, FD_EXEC_STATUS, FD_STDERR, FD_STDOUT,
-    FIRST_FREE, SLOTS,
+    ChildPlan, ContainerPlan, FD_CGROUP, FD_CONTROL, FD_DEVNULL, FD_EVENTS, FD_EXEC_STATUS,
+    FD_STDERR, FD_STDOUT, FIRST_FREE, SLOTS,
 };
 use super::sys::{self, Errno};
-use super::wire::{Event, LaunchFailure, LaunchStage, Request, REQUEST_LEN};
+use super::wire::{
+    Event, LaunchFailure, LaunchStage, Request, LAUNCH_FDS, REQUEST_LEN, REQ_LAUNCH,
+};
 
 /// The sentinel's whole life. Never returns.
 ///
@@ -47,6 +53,37 @@ pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
     // Kept open for the sentinel's life; -1 when there is none.
     let signalfd = signalfd_above_slots(&plan.signals.watched);
     let sigfd = signalfd.as_ref().map_or(-1, OwnedFd::as_raw_fd);
+    serve(plan, sigfd);
+    // Released: idle until the next launch, which brings its own image and pipes. What
+    // the sentinel set up once (its session, the subreaper flag, the dispositions, the
+    // signalfd, the agent's stack) serves every launch.
+    loop {
+        let Some(launch) = next_launch(sigfd) else {
+            // The harness is gone, or asked for something an idle sentinel cannot do:
+            // there is no tree to end.
+            sys::exit(0)
+        };
+        let next = ChildPlan {
+            program: launch.program(),
+            argv: launch.argv(),
+            envp: launch.envp(),
+            cwd: launch.cwd(),
+            inherited: [-1; SLOTS],
+            signals: plan.signals,
+            cgroup_dir: launch.cgroup_dir(),
+            agent_stack: plan.agent_stack,
+            container: ContainerPlan::new(None),
+        };
+        serve(&next, sigfd);
+    }
+}
+
+/// One scenario: creates its cgroup, starts its agent, then reaps, reports and obeys
+/// requests until the harness releases the sentinel (the tree reported empty): then it
+/// returns, with every descriptor of the scenario closed. Every other end (the
+/// lifeline, a stop signal, a failed launch) ends the tree and the sentinel.
+fn serve(plan: &ChildPlan<'_>, sigfd: RawFd) {
+    QUIET.store(false, Ordering::Relaxed);
     if let Some(dir) = plan.cgroup_dir {
         // The scenario's cgroup is made here, not by the harness: it exists only while a
         // sentinel exists to remove it.
@@ -125,8 +162,96 @@ pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
                 Ok(Request::SignalAgent(signal)) => tree.signal_agent(signal),
                 Ok(Request::SignalGroup(signal)) => tree.signal_group(signal),
                 Ok(Request::KillTree) => tree.kill_all(sigfd),
-                // Nothing is done, and the harness hears why.
+                Ok(Request::Release) => {
+                    // The harness saw the tree reported empty, so nothing is left of it
+                    // (an orphan can only ever join a sentinel's own subtree); should a
+                    // child be left all the same, it is ended here before going idle.
+                    // The cgroup is the harness's to remove: it is alive and does.
+                    stop_reporting();
+                    if !tree.is_empty() {
+                        tree.kill_all(sigfd);
+                    }
+                    return;
+                }
+                // A launch while a tree is served, or a kind nobody knows: nothing is
+                // done, and the harness hears why.
+                Ok(Request::Launch) => emit(Event::UnknownRequest { kind: REQ_LAUNCH }),
                 Err(unknown) => emit(Event::UnknownRequest { kind: unknown.code }),
+            }
+        }
+    }
+}
+
+/// Waits, idle, for the next launch: a [`Request::Launch`] with its descriptors. The
+/// pipes go to their slots, the image is mapped (and its descriptor closed). `None` on
+/// end of file (the harness is gone), on a stop signal, or on anything else than a
+/// launch: the harness and this sentinel would not agree on what comes next.
+fn next_launch(sigfd: RawFd) -> Option<MappedLaunch> {
+    loop {
+        let mut fds = [readable(FD_CONTROL), readable(sigfd)];
+        if sys::poll(&mut fds, -1).is_err() {
+            continue;
+        }
+        if fds[1].revents != 0 && drain_signalfd(sigfd) {
+            return None;
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let mut record = [0u8; REQUEST_LEN];
+        let mut received = [-1 as RawFd; 8];
+        let (len, count) = match sys::recv_with_fds(FD_CONTROL, &mut record, &mut received) {
+            Err(libc::EINTR) => continue,
+            Err(_) => return None,
+            Ok(got) => got,
+        };
+        let is_launch = len == REQUEST_LEN
+            && count == LAUNCH_FDS
+            && Request::decode(&record) == Ok(Request::Launch);
+        let launch = if is_launch {
+            MappedLaunch::map(received[0])
+        } else {
+            None
+        };
+        if launch.is_some() {
+            // The image's descriptor first: it may sit in a slot (received descriptors
+            // take the lowest free numbers), and the mapping outlives it.
+            // SAFETY: the image's descriptor is ours and used nowhere else.
+            unsafe { sys::close(received[0]) };
+            let slots = [FD_EVENTS, FD_STDOUT, FD_STDERR, FD_EXEC_STATUS, FD_DEVNULL];
+            // SAFETY: this process owns its descriptor table; the slots are free (the
+            // last scenario closed them) and the received descriptors are ours.
+            unsafe { move_to_slots(&received[1..LAUNCH_FDS], &slots) };
+        } else {
+            for &fd in &received[..count] {
+                // SAFETY: descriptors just received, ours and used nowhere.
+                unsafe { sys::close(fd) };
+            }
+        }
+        return launch;
+    }
+}
+
+/// Moves each of `fds` into the slot of the same index (close-on-exec), closing the
+/// originals. Copies every one above the slots first, so that filling a slot never
+/// overwrites a descriptor still to be moved.
+///
+/// # Safety
+///
+/// The caller owns its descriptor table, `fds`, and the `slots`.
+unsafe fn move_to_slots(fds: &[RawFd], slots: &[RawFd]) {
+    let mut high = [-1 as RawFd; SLOTS];
+    for (i, &fd) in fds.iter().enumerate() {
+        high[i] = sys::dup_above(fd, FIRST_FREE).map_or(-1, IntoRawFd::into_raw_fd);
+        // SAFETY: ours (the caller's contract), copied above.
+        unsafe { sys::close(fd) };
+    }
+    for (&fd, &slot) in high.iter().zip(slots) {
+        // SAFETY: the caller owns the slots; the copies are ours.
+        unsafe {
+            if fd >= 0 {
+                sys::dup_onto(fd, slot, true);
+                sys::close(fd);
             }
         }
     }

@@ -39,6 +39,11 @@ impl Tree {
         }
     }
 
+    /// Whether `ECHILD` has been seen: every process of the tree is reaped.
+    pub(super) fn is_empty(&self) -> bool {
+        self.empty
+    }
+
     /// Reaps every child that has exited, reporting each, and `Empty` on `ECHILD`.
     pub(super) fn reap_available(&mut self) {
         loop {

@@ -4,7 +4,7 @@
 //!
 //! Its command line is only `[name, EXEC_FLAG]`, readable by anyone in
 //! `/proc/<pid>/cmdline`; the agent's launch (program, argv, environment, secrets
-//! included) travels in a memfd in slot [`FD_LAUNCH`] (format: [`encode_launch`]). Its
+//! included) travels in a memfd in slot [`FD_LAUNCH`] (its format: `image`). Its
 //! environment is [`EXEC_ENV`] and the caller's own `LD_*` variables, which the dynamic
 //! loader may need to start the program at all.
 //!
@@ -22,10 +22,11 @@ use std::os::raw::c_char;
 use std::time::Instant;
 
 use rustix::event::{poll, PollFd, PollFlags};
-use rustix::io::{read, retry_on_intr, write};
+use rustix::io::{read, retry_on_intr};
 use rustix::process::{pidfd_open, waitpid, Pid, PidfdFlags, WaitOptions};
 
 use super::child::{sentinel_main, write_all_or_give_up};
+use super::image::{self, MappedLaunch};
 use super::plan::{
     ChildPlan, ContainerPlan, AGENT_STACK, FD_CGROUP, FD_CONTROL, FD_DEVNULL, FD_EVENTS,
     FD_EXEC_STATUS, FD_STDERR, FD_STDOUT, FIRST_FREE, SLOTS,
@@ -40,78 +41,16 @@ use super::wire::HOOK_TOOK_OVER;
 /// option, and the harness falls back to fork.
 const EXEC_FLAG: &CStr = c"--orphan-check-sentinel";
 /// `ORPHAN_CHECK_SENTINEL=<version>` in the exec'd sentinel's environment: the version
-/// of its launch data's format (see [`encode_launch`]).
-const EXEC_ENV: &CStr = c"ORPHAN_CHECK_SENTINEL=2";
+/// of its launch data's format (see `image`).
+const EXEC_ENV: &CStr = c"ORPHAN_CHECK_SENTINEL=3";
 /// The slot where the exec'd sentinel finds its launch data (a memfd). It is the
 /// cgroup's slot: the hook reads and closes it before the sentinel opens the cgroup.
 const FD_LAUNCH: RawFd = FD_CGROUP;
 
-/// The launch data: `program, cwd, cgroup dir, argc, argv..., envp...`, each field
-/// NUL-terminated; an empty `cwd` or cgroup dir means none, `argc` is decimal.
-fn encode_launch(launch: &Launch) -> Vec<u8> {
-    let text = |c: &Option<CString>| c.clone().unwrap_or_default();
-    let argc = CString::new(launch.argv.len().to_string()).expect("digits");
-    let mut data = Vec::new();
-    for field in [
-        &launch.program,
-        &text(&launch.cwd),
-        &text(&launch.cgroup_dir),
-        &argc,
-    ]
-    .into_iter()
-    .chain(&launch.argv)
-    .chain(&launch.envp)
-    {
-        data.extend_from_slice(field.as_bytes_with_nul());
-    }
-    data
-}
-
-/// The launch data read back, borrowing the bytes.
-#[derive(Debug, PartialEq, Eq)]
-struct LaunchData<'a> {
-    program: &'a CStr,
-    cwd: Option<&'a CStr>,
-    cgroup_dir: Option<&'a CStr>,
-    argv: Vec<&'a CStr>,
-    envp: Vec<&'a CStr>,
-}
-
-impl<'a> LaunchData<'a> {
-    /// `None` when the data is not what [`encode_launch`] writes. Allocates: the hook
-    /// runs in a fresh, single-threaded process.
-    fn decode(data: &'a [u8]) -> Option<LaunchData<'a>> {
-        let mut fields: Vec<&'a CStr> = Vec::new();
-        let mut rest = data;
-        while let Ok(field) = CStr::from_bytes_until_nul(rest) {
-            rest = &rest[field.to_bytes_with_nul().len()..];
-            fields.push(field);
-        }
-        let argc = fields.get(3)?.to_str().ok()?.parse::<usize>().ok()?;
-        if 4 + argc > fields.len() {
-            return None;
-        }
-        let optional = |field: &'a CStr| (!field.is_empty()).then_some(field);
-        Some(LaunchData {
-            program: fields[0],
-            cwd: optional(fields[1]),
-            cgroup_dir: optional(fields[2]),
-            argv: fields[4..4 + argc].to_vec(),
-            envp: fields[4 + argc..].to_vec(),
-        })
-    }
-}
-
 /// Starts `/proc/self/exe` in sentinel mode: its pid. Its descriptors land in the fixed
 /// slots, the launch data in `FD_LAUNCH`.
 pub(super) fn spawn_by_exec(launch: &Launch, inherited: &[RawFd; SLOTS]) -> io::Result<i32> {
-    let data = encode_launch(launch);
-    let memfd = rustix::fs::memfd_create("orphan-check-launch", rustix::fs::MemfdFlags::CLOEXEC)?;
-    let mut written = 0;
-    while written < data.len() {
-        written += retry_on_intr(|| write(&memfd, &data[written..]))?;
-    }
-    rustix::fs::seek(&memfd, rustix::fs::SeekFrom::Start(0))?;
+    let memfd = image::to_memfd(&image::encode(launch, launch.cwd.as_deref()))?;
     let mut inherited = *inherited;
     inherited[(FD_LAUNCH - 3) as usize] = memfd.as_raw_fd();
 
@@ -248,20 +187,11 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
     if !ours {
         return;
     }
-    // A fresh, single-threaded process: allocating here is fine.
-    let mut data = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match sys::read(FD_LAUNCH, &mut chunk) {
-            Err(libc::EINTR) => {}
-            Ok(n) if n > 0 => data.extend_from_slice(&chunk[..n]),
-            _ => break,
-        }
-    }
+    let launch = MappedLaunch::map(FD_LAUNCH);
     // SAFETY: a fresh process that owns its descriptor table; nothing else uses the
-    // launch slot, which the sentinel reuses for the cgroup.
+    // launch slot, which the sentinel reuses for the cgroup (the mapping outlives it).
     unsafe { sys::close(FD_LAUNCH) };
-    let Some(launch) = LaunchData::decode(&data) else {
+    let Some(launch) = launch else {
         sys::exit(126);
     };
     // From here on this process is the sentinel: tell the harness, which otherwise
@@ -269,10 +199,10 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
     write_all_or_give_up(FD_EXEC_STATUS, &[HOOK_TOOK_OVER]);
     let mut agent_stack = vec![0u8; AGENT_STACK];
     let plan = ChildPlan {
-        program: launch.program,
-        argv: CStrArray::new(launch.argv.iter().copied()),
-        envp: CStrArray::new(launch.envp.iter().copied()),
-        cwd: launch.cwd,
+        program: launch.program(),
+        argv: launch.argv(),
+        envp: launch.envp(),
+        cwd: launch.cwd(),
         inherited: [
             FD_CONTROL,
             FD_EVENTS,
@@ -283,41 +213,11 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
             -1,
         ],
         signals: SignalPlan::new(),
-        cgroup_dir: launch.cgroup_dir,
+        cgroup_dir: launch.cgroup_dir(),
         agent_stack: agent_stack.as_mut_ptr(),
         container: ContainerPlan::new(None),
     };
     // SAFETY: a fresh, single-threaded process (the hook runs before `main`, before
     // any thread) that owns its descriptor table: what `sentinel_main` requires.
     unsafe { sentinel_main(&plan) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_launch_data_round_trips() {
-        let launch = Launch {
-            envp: vec![c"A=1".into(), c"SECRET=x=y".into()],
-            cwd: Some(c"/tmp/work dir".into()),
-            ..Launch::bare(c"/bin/agent", &[c"agent", c"", c"--flag=a b"])
-        };
-        let data = encode_launch(&launch);
-        assert_eq!(
-            LaunchData::decode(&data),
-            Some(LaunchData {
-                program: c"/bin/agent",
-                cwd: Some(c"/tmp/work dir"),
-                cgroup_dir: None,
-                argv: vec![c"agent", c"", c"--flag=a b"],
-                envp: vec![c"A=1", c"SECRET=x=y"],
-            })
-        );
-        // An argc beyond the fields, or no argc at all, is no launch.
-        let mut short = data.clone();
-        short.truncate(data.len() - b"SECRET=x=y\0A=1\0--flag=a b\0".len());
-        assert_eq!(LaunchData::decode(&short), None);
-        assert_eq!(LaunchData::decode(b"/bin/agent\0\0\0"), None);
-    }
 }

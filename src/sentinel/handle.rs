@@ -1,16 +1,18 @@
 //! The harness's side of a running sentinel: the lifeline, requests, and the shutdown.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
-use rustix::io::{retry_on_intr, write};
+use rustix::io::retry_on_intr;
+use rustix::net::{send, sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use rustix::process::{
     pidfd_open, pidfd_send_signal, waitpid, Pid, PidfdFlags, Signal, WaitOptions,
 };
 
-use super::wire::{Request, REQUEST_LEN};
+use super::inherited::Inherited;
+use super::wire::{Request, LAUNCH_FDS, REQUEST_LEN};
 
 /// How long a handle dropped on its own waits for its sentinel. An [`Outcome`]'s drop
 /// shares one deadline between the sentinel and the cgroup instead (see
@@ -35,9 +37,12 @@ enum Ended {
     Reaped,
     /// It missed a shutdown's deadline: a background thread reaps it when it exits.
     LeftToReaper,
+    /// Released to wait, idle, for another scenario: another handle has it now.
+    Released,
 }
 
-/// The harness's handle on one sentinel: the lifeline, and the sentinel's pidfd.
+/// The harness's handle on one sentinel: the lifeline (the harness's end of the
+/// sentinel's control socket), and the sentinel's pidfd.
 ///
 /// Dropping it closes the lifeline (the sentinel kills what is left and exits) and reaps
 /// the sentinel; it never panics and never waits longer than [`DROP_PATIENCE`].
@@ -46,18 +51,27 @@ pub(crate) struct SentinelHandle {
     pidfd: Option<OwnedFd>,
     control: Option<OwnedFd>,
     ended: Ended,
+    /// What its agents inherit from it, when it may wait idle for another scenario
+    /// (see `pool`); `None` for a sentinel that ends with its scenario.
+    inherited: Option<Inherited>,
 }
 
 impl SentinelHandle {
-    /// The handle on the sentinel `pid` (our unreaped child) with the write end of its
-    /// lifeline.
-    pub(super) fn new(pid: i32, control: OwnedFd) -> Self {
+    /// The handle on the sentinel `pid` (our unreaped child) with the harness's end of
+    /// its control socket, and what it inherited when it may be reused.
+    pub(super) fn new(pid: i32, control: OwnedFd, inherited: Option<Inherited>) -> Self {
         SentinelHandle {
             pid,
             pidfd: Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok()),
             control: Some(control),
             ended: Ended::No,
+            inherited,
         }
+    }
+
+    /// What its agents inherit, when it may be reused.
+    pub(super) fn inherited(&self) -> Option<&Inherited> {
+        self.inherited.as_ref()
     }
 
     /// The sentinel's pid: the root of the scenario's subtree.
@@ -83,18 +97,87 @@ impl SentinelHandle {
             .map(|ready| ready > 0)
     }
 
-    /// Sends a request. An error means the sentinel is already gone.
+    /// Sends a request. An error means the sentinel is already gone. (`MSG_NOSIGNAL`:
+    /// a sentinel gone is an error here, never a SIGPIPE in the caller.)
     pub(crate) fn send(&self, request: Request) -> io::Result<()> {
         let record = request.encode();
-        let control = self
-            .control
-            .as_ref()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))?;
-        let n = retry_on_intr(|| write(control, &record))?;
+        let n = retry_on_intr(|| send(self.control()?, &record, SendFlags::NOSIGNAL))?;
         if n != REQUEST_LEN {
             return Err(io::Error::from(io::ErrorKind::WriteZero));
         }
         Ok(())
+    }
+
+    fn control(&self) -> rustix::io::Result<BorrowedFd<'_>> {
+        self.control
+            .as_ref()
+            .map(AsFd::as_fd)
+            .ok_or(rustix::io::Errno::PIPE)
+    }
+
+    /// Hands an idle sentinel its next launch: the image (see `image`) and `pipes`, the
+    /// write ends of the events, stdout, stderr and exec-status pipes and the agent's
+    /// stdin, in one record. An error means the sentinel is gone.
+    pub(super) fn send_launch(
+        &self,
+        image: &OwnedFd,
+        pipes: [BorrowedFd<'_>; 5],
+    ) -> io::Result<()> {
+        let fds: [BorrowedFd<'_>; LAUNCH_FDS] = [
+            image.as_fd(),
+            pipes[0],
+            pipes[1],
+            pipes[2],
+            pipes[3],
+            pipes[4],
+        ];
+        let mut space =
+            [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(LAUNCH_FDS))];
+        let mut ancillary = SendAncillaryBuffer::new(&mut space);
+        if !ancillary.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let record = Request::Launch.encode();
+        let n = retry_on_intr(|| {
+            sendmsg(
+                self.control()?,
+                &[io::IoSlice::new(&record)],
+                &mut ancillary,
+                SendFlags::NOSIGNAL,
+            )
+        })?;
+        if n != REQUEST_LEN {
+            return Err(io::Error::from(io::ErrorKind::WriteZero));
+        }
+        Ok(())
+    }
+
+    /// Releases a sentinel whose tree was reported empty to wait, idle, for another
+    /// scenario (see `pool`): true when it was kept, and this handle is done. False
+    /// when it is not to be reused or is gone: then the caller shuts it down.
+    pub(crate) fn release(&mut self) -> bool {
+        if self.ended != Ended::No || self.inherited.is_none() {
+            return false;
+        }
+        if self.send(Request::Release).is_err() {
+            return false;
+        }
+        let idle = SentinelHandle {
+            pid: self.pid,
+            pidfd: self.pidfd.take(),
+            control: self.control.take(),
+            ended: Ended::No,
+            inherited: self.inherited.take(),
+        };
+        self.ended = Ended::Released;
+        super::pool::keep(idle);
+        crate::cost_trace::mark("drop: sentinel released");
+        true
+    }
+
+    /// Closes the lifeline without waiting: the sentinel ends its tree and exits.
+    pub(super) fn close_lifeline(&mut self) {
+        self.control = None;
     }
 
     /// Closes the lifeline and waits until `deadline` for the sentinel to finish its
@@ -105,7 +188,7 @@ impl SentinelHandle {
     /// no more.
     pub(crate) fn shut_down(&mut self, deadline: Instant) -> bool {
         if self.ended != Ended::No {
-            return self.ended == Ended::Reaped;
+            return matches!(self.ended, Ended::Reaped | Ended::Released);
         }
         self.control = None;
         crate::cost_trace::mark("drop: lifeline closed");
@@ -186,10 +269,9 @@ impl SentinelHandle {
             .arg("600")
             .spawn()
             .expect("sleep");
-        let (lifeline_r, lifeline_w) =
-            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        let (lifeline_r, lifeline_w) = super::spawn::control_socket().expect("socketpair");
         (
-            SentinelHandle::new(child.id() as i32, lifeline_w),
+            SentinelHandle::new(child.id() as i32, lifeline_w, None),
             child,
             lifeline_r,
         )

@@ -78,7 +78,10 @@ mod cleanup;
 mod exec_start;
 mod fork_start;
 mod handle;
+mod image;
+mod inherited;
 mod plan;
+mod pool;
 mod proc_scan;
 mod signals;
 mod spawn;
@@ -86,6 +89,7 @@ mod sys;
 mod wire;
 
 pub(crate) use handle::SentinelHandle;
+pub use pool::end_idle_sentinels;
 pub use spawn::SentinelStart;
 pub(crate) use spawn::{spawn, while_no_start, Launch, Namespaces};
 pub(crate) use sys::{monotonic_ns, pidfd_exit_status};

@@ -13,6 +13,7 @@ use super::sys;
 const NSIG: i32 = 65;
 
 /// Signal sets and dispositions, built before `fork` (so nothing is computed after it).
+#[derive(Clone, Copy)]
 pub(super) struct SignalPlan {
     /// SIGCHLD, SIGTERM, SIGINT, SIGHUP: blocked in the sentinel and read from a signalfd.
     pub watched: libc::sigset_t,

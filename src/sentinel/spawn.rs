@@ -12,10 +12,14 @@ use rustix::fs::{open, Mode, OFlags};
 use rustix::io::{read, retry_on_intr};
 use rustix::pipe::{pipe_with, PipeFlags};
 
+use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+
 use super::exec_start::{hook_took_over, spawn_by_exec};
 use super::fork_start::start_by_fork;
 use super::handle::{SentinelHandle, Spawned};
+use super::inherited::Inherited;
 use super::plan::{ChildPlan, ContainerPlan, AGENT_STACK};
+use super::pool;
 use super::signals::SignalPlan;
 use super::sys::CStrArray;
 use super::wire::{LaunchFailure, LaunchStage, Request, WireError, LAUNCH_FAILURE_LEN};
@@ -90,12 +94,26 @@ impl Namespaces {
 /// Forking copies the calling process's page tables: cheap for a small test process,
 /// about 35 µs per MiB of resident memory for a large one (a test that loaded a model).
 /// Re-executing the calling program in sentinel mode costs the same whatever the
-/// caller's size (one `exec` of the test binary, about a millisecond).
+/// caller's size (one `exec` of the test binary, about a millisecond). Reusing an idle
+/// sentinel costs neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SentinelStart {
-    /// `Exec` when the calling process has 64 MiB or more resident, `Fork` below. The
-    /// environment variable `ORPHAN_CHECK_SENTINEL_START=fork|exec` overrides it.
+    /// An idle sentinel of this process when one waits, else `Exec` when the calling
+    /// process has 64 MiB or more resident, `Fork` below.
+    ///
+    /// A scenario whose tree was reported empty (every process of it reaped) leaves its
+    /// sentinel idle when it is dropped, holding nothing of that tree (its cgroup
+    /// removed, its pipes closed), for the next `Auto` scenario of the process; it is
+    /// taken only by a thread whose inheritable state (umask, credentials, limits,
+    /// namespaces, cgroup, scheduling) is the one it was started with, so an agent
+    /// always starts as `Command` would start it. At most 16 wait; they exit with the
+    /// process, or at [`end_idle_sentinels`](crate::end_idle_sentinels). Any other
+    /// outcome's drop ends its sentinel as before.
+    ///
+    /// The environment variable `ORPHAN_CHECK_SENTINEL_START=fork|exec` starts every
+    /// sentinel that way instead, and `ORPHAN_CHECK_SENTINEL_REUSE=off` keeps no
+    /// sentinel idle.
     #[default]
     Auto,
     /// Fork the calling process.
@@ -108,6 +126,18 @@ pub enum SentinelStart {
 const EXEC_ABOVE_BYTES: u64 = 64 << 20;
 
 impl SentinelStart {
+    /// Whether this start may take an idle sentinel, and leave its own idle after a
+    /// clean scenario: `Auto`, unless the environment asks for a way to start every
+    /// sentinel (`ORPHAN_CHECK_SENTINEL_START`) or for no reuse
+    /// (`ORPHAN_CHECK_SENTINEL_REUSE=off`).
+    fn reuses(self) -> bool {
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        self == SentinelStart::Auto
+            && env("ORPHAN_CHECK_SENTINEL_START").is_none()
+            && !env("ORPHAN_CHECK_SENTINEL_REUSE")
+                .is_some_and(|v| matches!(v.to_str(), Some("off" | "0" | "false" | "no")))
+    }
+
     /// The concrete way for this call.
     fn resolve(self) -> SentinelStart {
         let chosen = match self {
@@ -170,7 +200,6 @@ pub(crate) fn spawn<R>(
     deadline: Instant,
     reader: impl FnOnce(OwnedFd, OwnedFd, OwnedFd) -> R,
 ) -> io::Result<Result<Spawned<R>, (LaunchStage, i32)>> {
-    let (ctl_r, ctl_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (ev_r, ev_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (out_r, out_w) = output_pipe(launch.inherit_output, std::io::stdout().as_fd())?;
     let (err_r, err_w) = output_pipe(launch.inherit_output, std::io::stderr().as_fd())?;
@@ -178,63 +207,33 @@ pub(crate) fn spawn<R>(
     let devnull = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
     // The plan records the write ends by number; the read ends go to the reader now.
     let reader = reader(ev_r, out_r, err_r);
+    let stdin = launch.stdin.as_ref().map_or(devnull.as_fd(), AsFd::as_fd);
 
-    // The agent's stack between clone and exec. The sentinel gets its own copy of this
-    // buffer at fork; it must exist before the fork because nothing may allocate after.
-    let mut agent_stack = vec![0u8; AGENT_STACK];
-    let plan = ChildPlan {
-        program: &launch.program,
-        argv: CStrArray::new(launch.argv.iter().map(CString::as_c_str)),
-        envp: CStrArray::new(launch.envp.iter().map(CString::as_c_str)),
-        cwd: launch.cwd.as_deref(),
-        inherited: [
-            ctl_r.as_raw_fd(),
-            ev_w.as_raw_fd(),
-            out_w.as_raw_fd(),
-            err_w.as_raw_fd(),
-            xs_w.as_raw_fd(),
-            launch
-                .stdin
-                .as_ref()
-                .map_or(devnull.as_raw_fd(), |fd| fd.as_raw_fd()),
-            -1,
-        ],
-        signals: SignalPlan::new(),
-        cgroup_dir: launch.cgroup_dir.as_deref(),
-        agent_stack: agent_stack.as_mut_ptr(),
-        container: ContainerPlan::new(launch.namespaces.as_ref()),
-    };
-
-    // An exec that cannot start (no /proc/self/exe, a noexec mount), or a program that
-    // started without the hook taking over (the loader failed, `/proc/self/exe` is an
-    // interpreter that loaded this crate), falls back to fork. Container mode always
-    // forks: its settings do not travel through the exec sentinel's launch data.
-    let by_exec = start.resolve() == SentinelStart::Exec && launch.namespaces.is_none();
-    let starting = || START_GATE.read().unwrap_or_else(|e| e.into_inner());
-    let execed = if by_exec {
-        let spawned = {
-            let _starting = starting();
-            spawn_by_exec(launch, &plan.inherited)
-        };
-        spawned
-            .ok()
-            .filter(|&pid| hook_took_over(pid, &xs_r, deadline))
-    } else {
-        None
-    };
-    let pid = match execed {
-        Some(pid) => pid,
-        None => {
-            let _starting = starting();
-            start_by_fork(&plan)?
+    // What the agent would inherit, when its sentinel may be an idle one or become one.
+    // Container mode always starts its own: its settings are not in a launch's image.
+    let inherited = (start.reuses() && launch.namespaces.is_none())
+        .then(Inherited::now)
+        .flatten();
+    let pipes = [
+        ev_w.as_fd(),
+        out_w.as_fd(),
+        err_w.as_fd(),
+        xs_w.as_fd(),
+        stdin,
+    ];
+    let reused = inherited
+        .as_ref()
+        .and_then(|now| pool::relaunch(launch, now, pipes));
+    let sentinel = match reused {
+        Some(sentinel) => {
+            crate::cost_trace::mark("spawn: idle sentinel relaunched");
+            sentinel
         }
+        None => start_fresh(launch, start, deadline, pipes, &xs_r, inherited)?,
     };
-
-    crate::cost_trace::mark("spawn: sentinel started");
     // The harness keeps only its own ends; closing the others makes EOF mean what it
-    // should (lifeline, agent output, exec status).
-    drop((ctl_r, ev_w, out_w, err_w, xs_w, devnull));
-    let sentinel = SentinelHandle::new(pid, ctl_w);
+    // should (agent output, exec status).
+    drop((ev_w, out_w, err_w, xs_w, devnull));
 
     // Waits until the agent's exec closes its copy of the write end (success) or the
     // agent reports the stage and errno at which it failed, or the deadline.
@@ -271,6 +270,82 @@ pub(crate) fn spawn<R>(
         Ok(failure) => Ok(Err((failure.stage, failure.errno))),
         Err(error) => Err(io::Error::new(io::ErrorKind::InvalidData, error)),
     }
+}
+
+/// Starts a new sentinel for `launch`, by exec or fork as `start` resolves, handing it
+/// `pipes` (as for [`pool::relaunch`]); `xs_r` is the harness's end of the exec-status
+/// pipe (an exec'd sentinel writes its first byte there).
+fn start_fresh(
+    launch: &Launch,
+    start: SentinelStart,
+    deadline: Instant,
+    pipes: [BorrowedFd<'_>; 5],
+    xs_r: &OwnedFd,
+    inherited: Option<Inherited>,
+) -> io::Result<SentinelHandle> {
+    let (ctl_r, ctl_w) = control_socket()?;
+    // The agent's stack between clone and exec. The sentinel gets its own copy of this
+    // buffer at fork; it must exist before the fork because nothing may allocate after.
+    let mut agent_stack = vec![0u8; AGENT_STACK];
+    let [events, stdout, stderr, exec_status, stdin] = pipes.map(|fd| fd.as_raw_fd());
+    let plan = ChildPlan {
+        program: &launch.program,
+        argv: CStrArray::new(launch.argv.iter().map(CString::as_c_str)),
+        envp: CStrArray::new(launch.envp.iter().map(CString::as_c_str)),
+        cwd: launch.cwd.as_deref(),
+        inherited: [
+            ctl_r.as_raw_fd(),
+            events,
+            stdout,
+            stderr,
+            exec_status,
+            stdin,
+            -1,
+        ],
+        signals: SignalPlan::new(),
+        cgroup_dir: launch.cgroup_dir.as_deref(),
+        agent_stack: agent_stack.as_mut_ptr(),
+        container: ContainerPlan::new(launch.namespaces.as_ref()),
+    };
+
+    // An exec that cannot start (no /proc/self/exe, a noexec mount), or a program that
+    // started without the hook taking over (the loader failed, `/proc/self/exe` is an
+    // interpreter that loaded this crate), falls back to fork. Container mode always
+    // forks: its settings do not travel through the exec sentinel's launch data.
+    let by_exec = start.resolve() == SentinelStart::Exec && launch.namespaces.is_none();
+    let starting = || START_GATE.read().unwrap_or_else(|e| e.into_inner());
+    let execed = if by_exec {
+        let spawned = {
+            let _starting = starting();
+            spawn_by_exec(launch, &plan.inherited)
+        };
+        spawned
+            .ok()
+            .filter(|&pid| hook_took_over(pid, xs_r, deadline))
+    } else {
+        None
+    };
+    let pid = match execed {
+        Some(pid) => pid,
+        None => {
+            let _starting = starting();
+            start_by_fork(&plan)?
+        }
+    };
+    crate::cost_trace::mark("spawn: sentinel started");
+    drop(ctl_r);
+    Ok(SentinelHandle::new(pid, ctl_w, inherited))
+}
+
+/// The sentinel's control socket: the sentinel's end and the harness's (see `wire`).
+pub(super) fn control_socket() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (sentinel, harness) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok((sentinel, harness))
 }
 
 /// A pipe for the agent's stdout or stderr, or (`inherit`) a copy of the caller's own

@@ -339,25 +339,164 @@ pub(super) fn signalfd(set: &libc::sigset_t) -> Result<OwnedFd, Errno> {
 /// A NULL-terminated array of pointers to C strings that outlive it: `argv` or `envp`
 /// for [`execve`], built before the fork (it allocates).
 pub(super) struct CStrArray<'a> {
-    pointers: Vec<*const c_char>,
+    pointers: Pointers<'a>,
     strings: PhantomData<&'a CStr>,
+}
+
+/// Where a [`CStrArray`]'s pointers are: its own vector, or a NULL-terminated array
+/// someone else built (a relaunch's mapped image: the sentinel may not allocate).
+enum Pointers<'a> {
+    Owned(Vec<*const c_char>),
+    Borrowed(&'a [*const c_char]),
 }
 
 impl<'a> CStrArray<'a> {
     pub(super) fn new(strings: impl IntoIterator<Item = &'a CStr>) -> Self {
         CStrArray {
-            pointers: strings
-                .into_iter()
-                .map(CStr::as_ptr)
-                .chain(std::iter::once(std::ptr::null()))
-                .collect(),
+            pointers: Pointers::Owned(
+                strings
+                    .into_iter()
+                    .map(CStr::as_ptr)
+                    .chain(std::iter::once(std::ptr::null()))
+                    .collect(),
+            ),
+            strings: PhantomData,
+        }
+    }
+
+    /// An array already built: `pointers` ends with its one NULL, and every pointer
+    /// before it is a NUL-terminated string that lives as long as `'a`.
+    ///
+    /// # Safety
+    ///
+    /// As said: the pointers are what `execve` reads, for as long as `'a`.
+    pub(super) unsafe fn borrowed(pointers: &'a [*const c_char]) -> Self {
+        debug_assert!(pointers.last().is_some_and(|p| p.is_null()));
+        CStrArray {
+            pointers: Pointers::Borrowed(pointers),
             strings: PhantomData,
         }
     }
 
     /// The array, for `execve` or `posix_spawn`.
     pub(super) fn as_ptr(&self) -> *const *const c_char {
-        self.pointers.as_ptr()
+        match &self.pointers {
+            Pointers::Owned(v) => v.as_ptr(),
+            Pointers::Borrowed(s) => s.as_ptr(),
+        }
+    }
+}
+
+/// Receives one record of at most `buf.len()` bytes from the socket `fd`, and up to
+/// `fds.len()` descriptors passed with it (`SCM_RIGHTS`, close-on-exec): the record's
+/// length (0 at end of file) and how many descriptors came. Descriptors beyond
+/// `fds.len()` are closed by the kernel (`MSG_CTRUNC`).
+pub(super) fn recv_with_fds(
+    fd: RawFd,
+    buf: &mut [u8],
+    fds: &mut [RawFd; 8],
+) -> Result<(usize, usize), Errno> {
+    // Room for one SCM_RIGHTS header and 8 descriptors, aligned for `cmsghdr`.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid; the pointers set below are to locals alive for
+    // the call, with their true lengths.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: recvmsg writes at most the lengths given into `buf` and `control`.
+    let n = check(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC) } as isize)?;
+    let mut count = 0;
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
+    // `msg_controllen`; the data of an SCM_RIGHTS message is an array of ints.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<c_int>();
+                let len = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                for i in 0..len / std::mem::size_of::<c_int>() {
+                    let received = data.add(i).read_unaligned();
+                    if count < fds.len() {
+                        fds[count] = received;
+                        count += 1;
+                    } else {
+                        libc::close(received);
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n, count))
+}
+
+/// The size of the file open as `fd` (`fstat`).
+pub(super) fn file_size(fd: RawFd) -> Result<usize, Errno> {
+    // SAFETY: fstat writes into a local stat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(errno());
+    }
+    Ok(st.st_size as usize)
+}
+
+/// A private, writable mapping of the first `len` bytes of `fd` (writes stay in this
+/// process). Ends with [`Mapping`]'s drop.
+pub(super) fn map_private(fd: RawFd, len: usize) -> Result<Mapping, Errno> {
+    // SAFETY: a new mapping the kernel places; nothing else refers to it.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE,
+            fd,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    Ok(Mapping {
+        addr: addr.cast(),
+        len,
+    })
+}
+
+/// Memory mapped by [`map_private`], unmapped on drop.
+pub(super) struct Mapping {
+    addr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    /// The mapped bytes.
+    pub(super) fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes at `addr` are mapped readable, and written only through
+        // `bytes_mut`, which needs this value mutably, for as long as it lives.
+        unsafe { std::slice::from_raw_parts(self.addr, self.len) }
+    }
+
+    /// The mapped bytes, to write.
+    pub(super) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `len` bytes at `addr` are mapped readable and writable, and only
+        // through this value, for as long as it lives.
+        unsafe { std::slice::from_raw_parts_mut(self.addr, self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping this value owns; nothing borrows it now
+        // (borrows of `bytes_mut` end before the drop).
+        unsafe { libc::munmap(self.addr.cast(), self.len) };
     }
 }
 

@@ -9,16 +9,21 @@
 //! cannot decode as a protocol error ([`WireError`]); the sentinel answers a request it
 //! cannot decode with [`Event::UnknownRequest`].
 //!
-//! # Requests: harness → sentinel (the control pipe, the lifeline)
+//! # Requests: harness → sentinel (the control socket, the lifeline)
 //!
-//! [`REQUEST_LEN`] = 8 bytes:
+//! A `SOCK_SEQPACKET` socket pair, so that a launch can carry descriptors; each request
+//! is one packet of [`REQUEST_LEN`] = 8 bytes:
 //!
 //! | bytes | field    | value                                                   |
 //! |-------|----------|---------------------------------------------------------|
-//! | 0..4  | kind     | `u32`: 1 signal the agent, 2 signal its group, 3 kill the tree |
-//! | 4..8  | argument | `i32`: the signal number (kinds 1, 2); 0 for kind 3     |
+//! | 0..4  | kind     | `u32`: 1 signal the agent, 2 signal its group, 3 kill the tree, 4 release, 5 launch |
+//! | 4..8  | argument | `i32`: the signal number (kinds 1, 2); 0 otherwise      |
 //!
-//! End of file instead of a record is the lifeline: the harness is gone.
+//! End of file instead of a record is the lifeline: the harness is gone. A release
+//! ends a scenario whose tree the harness saw reported empty, and leaves the sentinel
+//! idle; only then may a launch come, with [`LAUNCH_FDS`] descriptors (`SCM_RIGHTS`): the
+//! launch's image (see `image`), the write ends of the events, stdout, stderr and
+//! exec-status pipes, and the agent's stdin.
 //!
 //! # Events: sentinel → harness (the event pipe)
 //!
@@ -82,6 +87,12 @@ pub(crate) const HOOK_TOOK_OVER: u8 = b'S';
 const REQ_SIGNAL_AGENT: u32 = 1;
 const REQ_SIGNAL_GROUP: u32 = 2;
 const REQ_KILL_TREE: u32 = 3;
+const REQ_RELEASE: u32 = 4;
+/// A launch's kind, which a sentinel serving a tree answers as an unknown request.
+pub(crate) const REQ_LAUNCH: u32 = 5;
+
+/// How many descriptors come with a [`Request::Launch`].
+pub(crate) const LAUNCH_FDS: usize = 6;
 
 const EV_AGENT_STARTED: u32 = 1;
 const EV_EXITED: u32 = 2;
@@ -105,6 +116,11 @@ pub(crate) enum Request {
     SignalGroup(i32),
     /// SIGKILL the whole subtree, reaping until it is empty.
     KillTree,
+    /// The scenario is over and its tree was reported empty: close its events pipe and
+    /// wait, idle, for the next launch.
+    Release,
+    /// Launch the next agent (an idle sentinel only; the descriptors come with it).
+    Launch,
 }
 
 impl Request {
@@ -113,6 +129,8 @@ impl Request {
             Request::SignalAgent(sig) => (REQ_SIGNAL_AGENT, sig),
             Request::SignalGroup(sig) => (REQ_SIGNAL_GROUP, sig),
             Request::KillTree => (REQ_KILL_TREE, 0),
+            Request::Release => (REQ_RELEASE, 0),
+            Request::Launch => (REQ_LAUNCH, 0),
         };
         let mut buf = [0u8; REQUEST_LEN];
         put_u32(&mut buf, 0, kind);
@@ -127,6 +145,8 @@ impl Request {
             REQ_SIGNAL_AGENT => Ok(Request::SignalAgent(arg)),
             REQ_SIGNAL_GROUP => Ok(Request::SignalGroup(arg)),
             REQ_KILL_TREE => Ok(Request::KillTree),
+            REQ_RELEASE => Ok(Request::Release),
+            REQ_LAUNCH => Ok(Request::Launch),
             code => Err(UnknownCode {
                 record: "request",
                 code,
@@ -296,6 +316,8 @@ mod tests {
             Request::SignalGroup(9),
             Request::SignalGroup(0),
             Request::KillTree,
+            Request::Release,
+            Request::Launch,
         ] {
             assert_eq!(Request::decode(&request.encode()), Ok(request));
         }

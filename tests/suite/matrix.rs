@@ -26,10 +26,12 @@
 //! what a cell expects to end is waited for (up to `SETTLE`, each exit ending the wait)
 //! before the verdict.
 
-use orphan_check::{free_port, Fixture, Ready, Scenario};
+use orphan_check::{free_port, Fixture, Ready, Scenario, RUN_ENV};
 use rstest::rstest;
 
-use crate::common::{expect_held_at_ready, plan, survivor_names, Watched, DEADLINE, SETTLE};
+use crate::common::{
+    expect_held_at_ready, pids_with_env, plan, survivor_names, Watched, DEADLINE, SETTLE,
+};
 
 #[derive(Debug, Clone, Copy)]
 enum How {
@@ -221,10 +223,15 @@ fn matrix(
             "a clean tree is reported quiet\n{report}"
         );
     }
-    // Dropping the outcome must leave nothing: the sentinel and every survivor are gone
-    // (and reaped) by the time drop returns.
+    // Dropping the outcome must leave nothing of the run: every survivor is gone (and
+    // reaped) by the time drop returns, and no process carries the run's marker. The
+    // sentinel of a leak is gone too; the sentinel of a clean tree (reported empty) may
+    // wait idle for another scenario, holding nothing of this one.
     let mut pids: Vec<i32> = report.survivors.iter().map(|s| s.process.pid).collect();
-    pids.push(outcome.sentinel_pid());
+    if !expected.is_empty() {
+        pids.push(outcome.sentinel_pid());
+    }
+    let run_id = outcome.run_id().to_owned();
     drop(outcome);
     for pid in pids {
         assert!(
@@ -232,4 +239,9 @@ fn matrix(
             "pid {pid} outlived the outcome"
         );
     }
+    let left = pids_with_env(RUN_ENV, &run_id);
+    assert!(
+        left.is_empty(),
+        "processes of the run outlived it: {left:?}"
+    );
 }

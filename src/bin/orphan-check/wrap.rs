@@ -109,6 +109,10 @@ pub fn main(args: Args) -> Result<Verdict, Fatal> {
         }
     }
     drop(outcome);
+    // The clean run's sentinel waits idle for another scenario this process will never
+    // run: end it now, so that nothing of the harness outlives this process, whichever
+    // way it ends below (dying by CMD's signal runs no `atexit` handler).
+    orphan_check::end_idle_sentinels();
     // Nothing is forwarded from now on. The thread is not waited for: this process
     // exits in a moment, and a runner's signal arriving in between finds CMD gone, as
     // it would a moment later. Ending with CMD's signal below does not depend on it
