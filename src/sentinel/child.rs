@@ -25,7 +25,8 @@ use super::plan::{
 };
 use super::sys::{self, Errno};
 use super::wire::{
-    Event, LaunchFailure, LaunchStage, Request, LAUNCH_FDS, REQUEST_LEN, REQ_LAUNCH,
+    Event, LaunchFailure, LaunchStage, Request, LAUNCH_ACCEPTED, LAUNCH_FDS, REQUEST_LEN,
+    REQ_LAUNCH,
 };
 
 /// The sentinel's whole life. Never returns.
@@ -222,6 +223,7 @@ fn next_launch(sigfd: RawFd) -> Option<MappedLaunch> {
             // SAFETY: this process owns its descriptor table; the slots are free (the
             // last scenario closed them) and the received descriptors are ours.
             unsafe { move_to_slots(&received[1..LAUNCH_FDS], &slots) };
+            write_all_or_give_up(FD_CONTROL, &[LAUNCH_ACCEPTED]);
         } else {
             for &fd in &received[..count] {
                 // SAFETY: descriptors just received, ours and used nowhere.

@@ -12,7 +12,7 @@ use rustix::process::{
 };
 
 use super::inherited::Inherited;
-use super::wire::{Request, LAUNCH_FDS, REQUEST_LEN};
+use super::wire::{Request, LAUNCH_ACCEPTED, LAUNCH_FDS, REQUEST_LEN};
 
 /// How long a handle dropped on its own waits for its sentinel. An [`Outcome`]'s drop
 /// shares one deadline between the sentinel and the cgroup instead (see
@@ -150,6 +150,21 @@ impl SentinelHandle {
             return Err(io::Error::from(io::ErrorKind::WriteZero));
         }
         Ok(())
+    }
+
+    /// Waits until `deadline` for an idle sentinel's answer to a launch: true once it
+    /// took it, false when it closed its socket instead (it died while idle) or did
+    /// not answer in time.
+    pub(super) fn launch_accepted(&self, deadline: Instant) -> bool {
+        let Ok(control) = self.control() else {
+            return false;
+        };
+        if !super::spawn::readable_by(control, deadline) {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        retry_on_intr(|| rustix::net::recv(control, &mut byte, rustix::net::RecvFlags::empty()))
+            .is_ok_and(|(n, _)| n == 1 && byte[0] == LAUNCH_ACCEPTED)
     }
 
     /// Releases a sentinel whose tree was reported empty to wait, idle, for another

@@ -22,6 +22,7 @@ use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStringExt;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use super::handle::SentinelHandle;
 use super::image;
@@ -43,12 +44,14 @@ fn idle() -> MutexGuard<'static, Vec<SentinelHandle>> {
 
 /// Starts `launch` on an idle sentinel whose inherited state is the caller's (`now`),
 /// handing it `fds` (the write ends of the events, stdout, stderr and exec-status pipes,
-/// and the agent's stdin): its handle, or `None` when no idle sentinel can take it.
-/// Idle sentinels with another state are ended; one that died while idle is reaped.
+/// and the agent's stdin), once it has said it took them (by `deadline`): its handle,
+/// or `None` when no idle sentinel can take it. Idle sentinels with another state are
+/// ended; one that died while idle is reaped.
 pub(super) fn relaunch(
     launch: &Launch,
     now: &Inherited,
     fds: [BorrowedFd<'_>; 5],
+    deadline: Instant,
 ) -> Option<SentinelHandle> {
     let (mut taken, stale) = {
         let mut idle = idle();
@@ -74,11 +77,19 @@ pub(super) fn relaunch(
         return None;
     };
     while let Some(handle) = taken.take() {
-        if handle.has_exited() == Some(false) && handle.send_launch(&memfd, fds).is_ok() {
+        let sent = handle.has_exited() == Some(false) && handle.send_launch(&memfd, fds).is_ok();
+        if sent && handle.launch_accepted(deadline) {
             return Some(handle);
         }
-        // It died while idle: its drop reaps it. Try the next one of the same state.
-        drop(handle);
+        if sent {
+            // It took the launch and died before it answered, or it does not answer:
+            // whatever it started is ended with it.
+            handle.stop_hung_start();
+        } else {
+            // It died while idle: its drop reaps it.
+            drop(handle);
+        }
+        // Try the next one of the same state.
         let mut idle = idle();
         let next = idle.iter().rposition(|h| h.inherited() == Some(now));
         taken = next.map(|i| idle.swap_remove(i));

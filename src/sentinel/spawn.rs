@@ -223,7 +223,7 @@ pub(crate) fn spawn<R>(
     ];
     let reused = inherited
         .as_ref()
-        .and_then(|now| pool::relaunch(launch, now, pipes));
+        .and_then(|now| pool::relaunch(launch, now, pipes, deadline));
     let sentinel = match reused {
         Some(sentinel) => {
             crate::cost_trace::mark("spawn: idle sentinel relaunched");
@@ -360,14 +360,14 @@ fn output_pipe(inherit: bool, own: BorrowedFd<'_>) -> io::Result<(OwnedFd, Owned
 }
 
 /// Whether `fd` is readable (data or end of file) before `deadline`.
-pub(super) fn readable_by(fd: &OwnedFd, deadline: Instant) -> bool {
+pub(super) fn readable_by(fd: impl AsFd, deadline: Instant) -> bool {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let timeout = rustix::event::Timespec {
             tv_sec: left.as_secs() as i64,
             tv_nsec: left.subsec_nanos() as i64,
         };
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
         match poll(&mut fds, Some(&timeout)) {
             Ok(0) => return false,
             Ok(_) => return true,

@@ -23,7 +23,10 @@
 //! ends a scenario whose tree the harness saw reported empty, and leaves the sentinel
 //! idle; only then may a launch come, with [`LAUNCH_FDS`] descriptors (`SCM_RIGHTS`): the
 //! launch's image (see `image`), the write ends of the events, stdout, stderr and
-//! exec-status pipes, and the agent's stdin.
+//! exec-status pipes, and the agent's stdin. The sentinel answers a launch it took with
+//! the one byte [`LAUNCH_ACCEPTED`], the only thing it ever writes on this socket: an
+//! idle sentinel that dies meanwhile closes the socket instead, and the harness starts
+//! a new one (end of file on the exec-status pipe alone could be that death).
 //!
 //! # Events: sentinel → harness (the event pipe)
 //!
@@ -83,6 +86,8 @@ pub(crate) const EVENT_LEN: usize = 24;
 pub(crate) const LAUNCH_FAILURE_LEN: usize = 8;
 /// The byte the exec hook writes on the status pipe once it has taken over.
 pub(crate) const HOOK_TOOK_OVER: u8 = b'S';
+/// The byte an idle sentinel writes on its control socket once it has taken a launch.
+pub(crate) const LAUNCH_ACCEPTED: u8 = b'L';
 
 const REQ_SIGNAL_AGENT: u32 = 1;
 const REQ_SIGNAL_GROUP: u32 = 2;

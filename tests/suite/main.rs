@@ -19,6 +19,7 @@ mod nextest_wrapper;
 mod program_path;
 mod report;
 mod report_looks;
+mod reuse;
 mod rstest_example;
 mod sentinel_faults;
 mod sweep;
