@@ -12,6 +12,9 @@
 //! cgroup is in use, and always through the sentinel's SIGKILL-and-reap loop), reaps the
 //! sentinel and removes the cgroup. It never panics, and blocks at most 10 s in all
 //! (one deadline for every step; a sentinel still busy then is reaped in the background).
+//! A tree the sentinel reported empty has nothing left to kill: its sentinel, holding
+//! nothing of it, waits idle for the next scenario instead of exiting (see
+//! [`SentinelStart::Auto`](crate::scenario::SentinelStart::Auto)).
 
 // The parts: this file holds what the outcome is made of (the recorded `Run` of
 // `run.rs`, what stays open, what looks learnt) and its plain accessors;

@@ -15,6 +15,8 @@ use std::os::fd::OwnedFd;
 use rustix::fs::{open, stat, Mode, OFlags};
 use rustix::process::{getrlimit, Resource};
 
+use super::sys;
+
 /// The `/proc/thread-self/status` lines an agent inherits.
 const STATUS_KEYS: [&[u8]; 14] = [
     b"Umask:",
@@ -112,7 +114,7 @@ impl Inherited {
             cgroup,
             namespaces,
             limits,
-            scheduling: scheduling(),
+            scheduling: sys::thread_scheduling(),
         })
     }
 }
@@ -122,21 +124,6 @@ fn read<'b>(path: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
     let fd: OwnedFd = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let len = crate::procs::read_whole(&fd, buf, false)?;
     Some(&buf[..len])
-}
-
-/// This thread's nice value, scheduling policy and priority, and personality.
-fn scheduling() -> [i32; 4] {
-    // SAFETY: getpriority, sched_getscheduler, sched_getparam and personality(0xffffffff)
-    // only read this thread's settings (the last into a local).
-    unsafe {
-        *libc::__errno_location() = 0;
-        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
-        let policy = libc::sched_getscheduler(0);
-        let mut param: libc::sched_param = std::mem::zeroed();
-        libc::sched_getparam(0, &mut param);
-        let personality = libc::personality(0xffff_ffff);
-        [nice, policy, param.sched_priority, personality]
-    }
 }
 
 #[cfg(test)]

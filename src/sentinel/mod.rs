@@ -13,15 +13,17 @@
 //!
 //! # The layers
 //!
-//! - **The harness's side**, in the caller: `spawn` (the pipes, the plan, fork or exec,
-//!   the wait for the agent's `exec`) and `handle` ([`SentinelHandle`]: requests, the
-//!   lifeline, the shutdown).
+//! - **The harness's side**, in the caller: `spawn` (the pipes, the plan, fork or exec
+//!   or an idle sentinel, the wait for the agent's `exec`), `handle` ([`SentinelHandle`]:
+//!   requests, the lifeline, the release, the shutdown), `pool` (the idle sentinels)
+//!   and `inherited` (what an agent gets from its sentinel, compared before a reuse).
 //! - **The wire**, both sides: `wire` ([`Request`], [`Event`],
 //!   [`LaunchFailure`](wire::LaunchFailure) and their byte layouts).
 //! - **The start**, in the caller and then in the new process: `fork_start` (fork the
-//!   caller), `exec_start` (`posix_spawn` of `/proc/self/exe`, the `.init_array` hook,
-//!   the memfd launch data), `plan` (what both hand over) and `signals` (masks and
-//!   dispositions across the fork).
+//!   caller), `exec_start` (`posix_spawn` of `/proc/self/exe`, the `.init_array` hook),
+//!   `image` (a launch in a memfd, as the exec'd sentinel and an idle one read it),
+//!   `plan` (what every start hands over) and `signals` (masks and dispositions across
+//!   the fork).
 //! - **The sentinel's runtime**, in the sentinel: `child` (`sentinel_main`: setup and
 //!   the request loop), `agent` (the agent's clone, and its side until `exec`),
 //!   `cleanup` (signals, reaping, the kill-everything loop) and `proc_scan` (its
@@ -45,17 +47,24 @@
 //! `close_range` (or `close`), `getrlimit`, `setsid`, `prctl`, `sigaction`,
 //! `sigprocmask`, `signalfd`, `clone3` or `clone` (the agent), `openat`,
 //! `mkdir`, `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
-//! `kill`, `waitpid`, `poll`, `open`, `getdents64`, `getpid`, `clock_gettime`, `rmdir`
-//! and `_exit`; in container mode the agent also calls `mount` (see `agent`). All but
+//! `kill`, `waitpid`, `poll`, `open`, `getdents64`, `getpid`, `clock_gettime`, `rmdir`,
+//! `recvmsg`, `fstat`, `mmap`, `munmap` (an idle sentinel's next launch) and `_exit`; in container mode the agent also calls `mount` (see `agent`). All but
 //! the process creation are in `sys`.
 //!
 //! # The lifeline
 //!
-//! The sentinel reads requests from a pipe whose only write end is held by the harness.
+//! The sentinel reads requests from a socket whose only other end is held by the harness.
 //! End of file on it means the harness is gone (it dropped the [`Outcome`], panicked, or
 //! was SIGKILLed): the sentinel then SIGKILLs every direct child, reaps, and repeats until
 //! `ECHILD`, and exits. Direct children cannot be PID-reused before their parent reaps
 //! them, so this loop can never signal a stranger.
+//!
+//! # Idle
+//!
+//! An outcome whose tree was reported empty releases its sentinel instead: the sentinel
+//! closes the scenario's events pipe and waits on the same socket for the next launch
+//! (`pool`). An idle sentinel holds no descriptor of any tree and has no child; the
+//! lifeline keeps its meaning (end of file: exit).
 //!
 //! # Signals
 //!
@@ -66,8 +75,9 @@
 //! one (see [`crate::kill`]).
 //!
 //! This is the only module of the crate with `unsafe` code: `sys` (one block per system
-//! call), the three process creations (`fork_start`, `agent`, `exec_start`), and the exec
-//! hook's reading of its `argv`.
+//! call), the three process creations (`fork_start`, `agent`, `exec_start`), the exec
+//! hook's reading of its `argv`, and a launch image's arrays taken as pointers once
+//! relocated (`image`).
 //!
 //! [`Outcome`]: crate::Outcome
 #![allow(unsafe_code)]

@@ -28,18 +28,54 @@ use super::handle::SentinelHandle;
 use super::image;
 use super::inherited::Inherited;
 use super::spawn::Launch;
+use super::sys;
 
 /// How many idle sentinels wait at most: one per test thread of a suite on a big machine.
 const MAX_IDLE: usize = 16;
 
-static IDLE: Mutex<Vec<SentinelHandle>> = Mutex::new(Vec::new());
+/// The idle sentinels, and the process whose children they are.
+struct Pool {
+    owner: i32,
+    idle: Vec<SentinelHandle>,
+}
 
-/// The process that registered the `atexit` handler (a forked child inherits the
-/// handler, not the sentinels: they are not its children).
-static OWNER: AtomicI32 = AtomicI32::new(0);
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    owner: 0,
+    idle: Vec::new(),
+});
 
-fn idle() -> MutexGuard<'static, Vec<SentinelHandle>> {
-    IDLE.lock().unwrap_or_else(|e| e.into_inner())
+/// The process that registered the `atexit` handler.
+static REGISTERED: AtomicI32 = AtomicI32::new(0);
+
+/// This process's idle sentinels. A child forked by the caller inherits the list, but
+/// not the sentinels (they are its parent's children, and its parent uses them): there
+/// the inherited handles are forgotten, never used nor shut down.
+fn idle() -> IdleList {
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let me = std::process::id() as i32;
+    if pool.owner != me {
+        for handle in pool.idle.drain(..) {
+            std::mem::forget(handle);
+        }
+        pool.owner = me;
+    }
+    IdleList(pool)
+}
+
+/// The pool locked, as its list of idle sentinels.
+struct IdleList(MutexGuard<'static, Pool>);
+
+impl std::ops::Deref for IdleList {
+    type Target = Vec<SentinelHandle>;
+    fn deref(&self) -> &Self::Target {
+        &self.0.idle
+    }
+}
+
+impl std::ops::DerefMut for IdleList {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0.idle
+    }
 }
 
 /// Starts `launch` on an idle sentinel whose inherited state is the caller's (`now`),
@@ -108,10 +144,9 @@ pub(super) fn keep(handle: SentinelHandle) {
     idle.push(handle);
     drop(idle);
     let me = std::process::id() as i32;
-    if OWNER.swap(me, Ordering::AcqRel) != me {
-        // SAFETY: registers a function with C linkage that takes no argument; it is
-        // registered once per process (the pid changes only in a forked child).
-        unsafe { libc::atexit(end_idle_at_exit) };
+    // Once per process (the pid changes only in a forked child).
+    if REGISTERED.swap(me, Ordering::AcqRel) != me {
+        sys::at_exit(end_idle_at_exit);
     }
 }
 
@@ -135,15 +170,16 @@ fn end_all(all: &mut Vec<SentinelHandle>) {
 }
 
 extern "C" fn end_idle_at_exit() {
-    if OWNER.load(Ordering::Acquire) != std::process::id() as i32 {
-        return;
-    }
     // Never block an exit on a lock another thread holds, nor unwind into C: without
-    // this, the lifelines still close with the process.
+    // this, the lifelines still close with the process. In a forked child the handler
+    // is inherited, the sentinels are not: it ends nothing there.
     let _ = std::panic::catch_unwind(|| {
-        if let Ok(mut idle) = IDLE.try_lock() {
-            let mut all = std::mem::take(&mut *idle);
-            drop(idle);
+        if let Ok(mut pool) = POOL.try_lock() {
+            if pool.owner != std::process::id() as i32 {
+                return;
+            }
+            let mut all = std::mem::take(&mut pool.idle);
+            drop(pool);
             end_all(&mut all);
         }
     });

@@ -519,6 +519,28 @@ pub(super) fn sleep_ms(ms: c_int) {
     let _ = poll(&mut [], ms);
 }
 
+/// The calling thread's nice value, scheduling policy and priority, and personality
+/// (for the harness: what an agent would inherit, see `inherited`).
+pub(super) fn thread_scheduling() -> [i32; 4] {
+    // SAFETY: getpriority, sched_getscheduler, sched_getparam and personality(0xffffffff)
+    // only read this thread's settings (the third into a local).
+    unsafe {
+        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
+        let policy = libc::sched_getscheduler(0);
+        let mut param: libc::sched_param = std::mem::zeroed();
+        libc::sched_getparam(0, &mut param);
+        let personality = libc::personality(0xffff_ffff);
+        [nice, policy, param.sched_priority, personality]
+    }
+}
+
+/// Registers `f` to run at `exit` (for the harness: the idle sentinels' end, see
+/// `pool`).
+pub(super) fn at_exit(f: extern "C" fn()) {
+    // SAFETY: registers a function with C linkage that takes no argument.
+    unsafe { libc::atexit(f) };
+}
+
 /// `CLOCK_MONOTONIC` in nanoseconds: the clock `std::time::Instant` uses on Linux.
 pub(crate) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {

@@ -70,6 +70,29 @@ fn reuse_victim() {
             println!("fact first_gone {}", gone(first));
             println!("fact second {}", clean("true").0 != first);
         }
+        "fork" => {
+            let (idle, _) = clean("true");
+            // A child forked by the caller inherits the list of idle sentinels, not the
+            // sentinels: its scenario must start its own.
+            // SAFETY: fork in a test process whose other threads wait; the child runs
+            // one scenario and leaves by `_exit`, never returning into the harness.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let code = match std::panic::catch_unwind(|| clean("true").0) {
+                    Ok(sentinel) if sentinel != idle => 0,
+                    Ok(_) => 1,
+                    Err(_) => 2,
+                };
+                orphan_check::end_idle_sentinels();
+                // SAFETY: ends the forked child at once.
+                unsafe { libc::_exit(code) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for the child just forked, into a local.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            println!("fact child_exit {}", libc::WEXITSTATUS(status));
+            println!("fact parent_reuses {}", clean("true").0 == idle);
+        }
         other => panic!("no mode {other}"),
     }
 }
@@ -195,6 +218,18 @@ fn without_reuse_every_sentinel_ends_with_its_scenario() {
         "{f:?}"
     );
     assert_eq!(f.get("second").map(String::as_str), Some("true"), "{f:?}");
+}
+
+#[test]
+fn a_forked_child_of_the_caller_starts_its_own_sentinel() {
+    let f = run("fork", &[]);
+    // 0: its own sentinel; 1: it used its parent's idle one; 2: its scenario failed.
+    assert_eq!(f.get("child_exit").map(String::as_str), Some("0"), "{f:?}");
+    assert_eq!(
+        f.get("parent_reuses").map(String::as_str),
+        Some("true"),
+        "{f:?}"
+    );
 }
 
 #[test]
