@@ -42,7 +42,7 @@ pub(crate) fn end_held(
         let left = deadline.saturating_duration_since(Instant::now());
         crate::lost::end(run_id, cgroup.as_deref(), LOST_PATIENCE.min(left));
     }
-    if !(reported_empty && lost_run.is_none() && sentinel.release()) {
+    if !(reported_empty && lost_run.is_none() && crate::sentinel::release(sentinel)) {
         sentinel.shut_down(deadline);
     }
     if let Some(cg) = cgroup {

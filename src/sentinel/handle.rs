@@ -168,26 +168,21 @@ impl SentinelHandle {
     }
 
     /// Releases a sentinel whose tree was reported empty to wait, idle, for another
-    /// scenario (see `pool`): true when it was kept, and this handle is done. False
-    /// when it is not to be reused or is gone: then the caller shuts it down.
-    pub(crate) fn release(&mut self) -> bool {
+    /// scenario: the handle to keep (see `pool`), and this one is done. `None` when it
+    /// is not to be reused or is gone: then the caller shuts it down.
+    pub(super) fn release(&mut self) -> Option<SentinelHandle> {
         if self.ended != Ended::No || self.inherited.is_none() {
-            return false;
+            return None;
         }
-        if self.send(Request::Release).is_err() {
-            return false;
-        }
-        let idle = SentinelHandle {
+        self.send(Request::Release).ok()?;
+        self.ended = Ended::Released;
+        Some(SentinelHandle {
             pid: self.pid,
             pidfd: self.pidfd.take(),
             control: self.control.take(),
             ended: Ended::No,
             inherited: self.inherited.take(),
-        };
-        self.ended = Ended::Released;
-        super::pool::keep(idle);
-        crate::cost_trace::mark("drop: sentinel released");
-        true
+        })
     }
 
     /// Closes the lifeline without waiting: the sentinel ends its tree and exits.

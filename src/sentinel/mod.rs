@@ -100,6 +100,7 @@ mod wire;
 
 pub(crate) use handle::SentinelHandle;
 pub use pool::end_idle_sentinels;
+pub(crate) use pool::release;
 pub use spawn::SentinelStart;
 pub(crate) use spawn::{spawn, while_no_start, Launch, Namespaces};
 pub(crate) use sys::{monotonic_ns, pidfd_exit_status};

@@ -133,8 +133,20 @@ pub(super) fn relaunch(
     None
 }
 
+/// Releases the sentinel of a tree reported empty to wait, idle, for the next scenario:
+/// true when it was kept (or ended because enough wait), false when it is not to be
+/// reused or is gone (then the caller shuts it down as usual).
+pub(crate) fn release(sentinel: &mut SentinelHandle) -> bool {
+    let Some(idle) = sentinel.release() else {
+        return false;
+    };
+    keep(idle);
+    crate::cost_trace::mark("drop: sentinel released");
+    true
+}
+
 /// Keeps a released sentinel for the next scenario, or ends it when enough wait.
-pub(super) fn keep(handle: SentinelHandle) {
+fn keep(handle: SentinelHandle) {
     let mut idle = idle();
     if idle.len() >= MAX_IDLE {
         drop(idle);
@@ -227,7 +239,7 @@ mod tests {
         let mut first = start();
         assert!(wait_for(&first.reader, |e| matches!(e, Event::Empty)));
         let pid = first.sentinel.pid();
-        assert!(first.sentinel.release(), "kept");
+        assert!(super::release(&mut first.sentinel), "kept");
         let mut second = start();
         assert_eq!(second.sentinel.pid(), pid, "the idle sentinel was reused");
         assert!(
