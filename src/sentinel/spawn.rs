@@ -130,7 +130,7 @@ impl SentinelStart {
     /// clean scenario: `Auto`, unless the environment asks for a way to start every
     /// sentinel (`ORPHAN_CHECK_SENTINEL_START`) or for no reuse
     /// (`ORPHAN_CHECK_SENTINEL_REUSE=off`).
-    fn reuses(self) -> bool {
+    pub(super) fn reuses(self) -> bool {
         let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         self == SentinelStart::Auto
             && env("ORPHAN_CHECK_SENTINEL_START").is_none()
