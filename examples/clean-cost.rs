@@ -72,26 +72,29 @@ mod steps {
     use std::collections::BTreeMap;
     use std::time::{Duration, Instant};
 
+    /// Per mark: the time since the previous mark and the time since the start, per run.
+    type Steps = BTreeMap<&'static str, (Vec<Duration>, Vec<Duration>)>;
+
     thread_local! {
-        static STEPS: RefCell<BTreeMap<&'static str, Vec<Duration>>> = Default::default();
+        static STEPS: RefCell<Steps> = Default::default();
     }
 
     /// Each mark of the scenario that ran from `start` to `end`, as the time since the
-    /// previous mark.
+    /// previous mark and since the start.
     pub fn record(start: Instant, end: Instant) {
         let mut marks = orphan_check::bench::cost_marks();
+        marks.push(("drop: rest (cgroup rmdir, tracker)", end));
         marks.sort_by_key(|(_, at)| *at);
         STEPS.with(|steps| {
             let mut steps = steps.borrow_mut();
             let mut last = start;
             for (label, at) in marks {
-                steps.entry(label).or_default().push(at - last);
+                let at = at.max(start);
+                let entry = steps.entry(label).or_default();
+                entry.0.push(at.saturating_duration_since(last));
+                entry.1.push(at - start);
                 last = at;
             }
-            steps
-                .entry("drop: rest (cgroup rmdir, tracker)")
-                .or_default()
-                .push(end - last);
         });
     }
 
@@ -100,16 +103,39 @@ mod steps {
         STEPS.with(RefCell::take);
     }
 
-    /// Prints the median of each step, slowest first.
+    /// Prints each mark in the order it comes (by its median time since the start),
+    /// with the median time since the previous mark.
     pub fn print() {
         let steps = STEPS.with(RefCell::take);
         let mut rows: Vec<_> = steps
             .into_iter()
-            .map(|(label, v)| (super::median(v), label))
+            .map(|(label, (mut step, since))| {
+                step.sort();
+                let tenth = step[step.len() / 10];
+                let ninth = step[step.len() * 9 / 10];
+                (
+                    super::median(since),
+                    super::median(step),
+                    tenth,
+                    ninth,
+                    label,
+                )
+            })
             .collect();
-        rows.sort_by(|a, b| b.cmp(a));
-        for (median, label) in rows {
-            println!("{:>10.1} µs  {label}", median.as_secs_f64() * 1e6);
+        rows.sort();
+        println!(
+            "{:>10}  {:>10}  {:>17}  mark",
+            "at (µs)", "step (µs)", "step p10–p90"
+        );
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        for (since, step, tenth, ninth, label) in rows {
+            println!(
+                "{:>10.1}  {:>10.1}  {:>8.1}–{:<8.1}  {label}",
+                us(since),
+                us(step),
+                us(tenth),
+                us(ninth)
+            );
         }
     }
 }
@@ -157,25 +183,31 @@ fn main() {
     #[cfg(feature = "cost-trace")]
     steps::reset();
     let (mut a, mut b) = (vec![], vec![]);
-    let (mut cpu_b, mut cpu_self) = (Duration::ZERO, Duration::ZERO);
-    // An idle sentinel (and the agents it reaped) counts among this process's reaped
-    // children only once it exits: ours is the whole loop's CPU, once the idle
-    // sentinels have ended, less plain's, which is counted run by run.
-    let start = cpu();
+    // Ours is the whole loop's CPU less plain's, so that what ours leaves to finish
+    // after its drop returns counts as ours, wherever it lands: the idle sentinel (and
+    // the agents it reaped) counts among this process's reaped children only once it
+    // exits, at the end; the tracker's thread ends after the drop, during plain's run.
+    // Plain's is its child's and this thread's own while it runs.
+    let (start_all, start_self) = (cpu(), cpu_of(&[libc::RUSAGE_SELF]));
+    let (mut plain_thread, mut plain_children) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..n {
         if only != "plain" {
-            let own = cpu_of(&[libc::RUSAGE_SELF]);
             a.push(ours());
-            cpu_self += cpu_of(&[libc::RUSAGE_SELF]) - own;
         }
         if only != "ours" {
-            let c = cpu();
+            let (t, c) = (
+                cpu_of(&[libc::RUSAGE_THREAD]),
+                cpu_of(&[libc::RUSAGE_CHILDREN]),
+            );
             b.push(plain());
-            cpu_b += cpu() - c;
+            plain_thread += cpu_of(&[libc::RUSAGE_THREAD]) - t;
+            plain_children += cpu_of(&[libc::RUSAGE_CHILDREN]) - c;
         }
     }
     orphan_check::end_idle_sentinels();
-    let cpu_a = cpu() - start - cpu_b;
+    let cpu_b = plain_thread + plain_children;
+    let cpu_a = cpu() - start_all - cpu_b;
+    let cpu_self = cpu_of(&[libc::RUSAGE_SELF]) - start_self - plain_thread;
     println!(
         "CPU per run (all processes, rusage): ours {:.0} µs (harness process {:.0} µs), plain {:.0} µs",
         micros_per_run(cpu_a, n),

@@ -262,6 +262,9 @@ unsafe fn agent_main(plan: &ChildPlan<'_>, born_in_cgroup: bool) -> ! {
     // the default, as from a shell. Every signal is blocked until then (since before the
     // clone); then the mask is emptied, whatever the caller's was.
     plan.signals.set_agent_dispositions();
+    // The caller's scheduling, not the sentinel's short slice (the sentinel keeps its
+    // own, so that it runs as soon as this exec lets it go).
+    plan.sched.for_agent();
     sys::set_signal_mask(&plan.signals.empty);
     if let Some(cwd) = plan.cwd {
         if let Err(errno) = sys::chdir(cwd) {

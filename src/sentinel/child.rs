@@ -47,6 +47,7 @@ pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
     sys::setsid();
     sys::become_subreaper();
     sys::set_name(c"orphan-sentinel");
+    plan.sched.for_sentinel();
     // Every disposition the caller set goes back to the default (every signal is still
     // blocked, since before the fork): see `signals`.
     plan.signals.set_sentinel_dispositions();
@@ -74,6 +75,7 @@ pub(super) unsafe fn sentinel_main(plan: &ChildPlan<'_>) -> ! {
             cgroup_dir: launch.cgroup_dir(),
             agent_stack: plan.agent_stack,
             container: ContainerPlan::new(None),
+            sched: plan.sched,
         };
         serve(&next, sigfd);
     }

@@ -28,7 +28,7 @@ use rustix::process::{pidfd_open, waitpid, Pid, PidfdFlags, WaitOptions};
 use super::child::{sentinel_main, write_all_or_give_up};
 use super::image::{self, MappedLaunch};
 use super::plan::{
-    ChildPlan, ContainerPlan, AGENT_STACK, FD_CGROUP, FD_CONTROL, FD_DEVNULL, FD_EVENTS,
+    ChildPlan, ContainerPlan, SchedPlan, AGENT_STACK, FD_CGROUP, FD_CONTROL, FD_DEVNULL, FD_EVENTS,
     FD_EXEC_STATUS, FD_STDERR, FD_STDOUT, FIRST_FREE, SLOTS,
 };
 use super::signals::SignalPlan;
@@ -216,6 +216,7 @@ extern "C" fn exec_hook(argc: libc::c_int, argv: *const *const c_char, envp: *co
         cgroup_dir: launch.cgroup_dir(),
         agent_stack: agent_stack.as_mut_ptr(),
         container: ContainerPlan::new(None),
+        sched: SchedPlan::of_this_thread(),
     };
     // SAFETY: a fresh, single-threaded process (the hook runs before `main`, before
     // any thread) that owns its descriptor table: what `sentinel_main` requires.

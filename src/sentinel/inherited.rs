@@ -3,8 +3,8 @@
 //!
 //! A launch says the program, its arguments, its whole environment, its working
 //! directory and its cgroup. Everything else the agent gets through the sentinel: the
-//! umask, the credentials and capabilities, the resource limits, the nice value and
-//! scheduling policy, the CPU affinity, the namespaces, the cgroup (without a cgroup of
+//! umask, the credentials and capabilities, the resource limits, the scheduling policy,
+//! nice value and time slice, the CPU affinity, the namespaces, the cgroup (without a cgroup of
 //! its own), `no_new_privs` and seccomp. A fresh sentinel has the caller's state of
 //! the moment; an idle one has the state of when it was started. So an idle sentinel
 //! is reused only while the thread that asks has the same state as the thread that
@@ -77,8 +77,8 @@ pub(crate) struct Inherited {
     namespaces: [(u64, u64); NAMESPACES.len()],
     /// Soft and hard limit of each of [`RESOURCES`].
     limits: [(u64, u64); RESOURCES.len()],
-    /// Nice value, scheduling policy and priority, personality.
-    scheduling: [i32; 4],
+    /// Scheduling policy, nice value, priority and time slice; personality.
+    scheduling: [u64; 5],
 }
 
 impl Inherited {
@@ -114,7 +114,16 @@ impl Inherited {
             cgroup,
             namespaces,
             limits,
-            scheduling: sys::thread_scheduling(),
+            scheduling: {
+                let attr = sys::thread_sched_attr();
+                [
+                    u64::from(attr.sched_policy),
+                    attr.sched_nice as u64,
+                    u64::from(attr.sched_priority),
+                    attr.sched_runtime,
+                    sys::personality() as u64,
+                ]
+            },
         })
     }
 }
@@ -153,6 +162,6 @@ mod tests {
         .join()
         .expect("thread");
         assert_ne!(other, before, "a nicer thread");
-        assert_eq!(other.scheduling[0], 19);
+        assert_eq!(other.scheduling[1] as i32, 19);
     }
 }

@@ -48,7 +48,8 @@
 //! `sigprocmask`, `signalfd`, `clone3` or `clone` (the agent), `openat`,
 //! `mkdir`, `setpgid`, `write`, `read`, `chdir`, `execve`, `pidfd_open`, `pidfd_send_signal`,
 //! `kill`, `waitpid`, `poll`, `open`, `getdents64`, `getpid`, `clock_gettime`, `rmdir`,
-//! `recvmsg`, `fstat`, `mmap`, `munmap` (an idle sentinel's next launch) and `_exit`; in container mode the agent also calls `mount` (see `agent`). All but
+//! `recvmsg`, `fstat`, `mmap`, `munmap` (an idle sentinel's next launch), `sched_setattr`
+//! (the sentinel's short slice, the agent's back to the caller's) and `_exit`; in container mode the agent also calls `mount` (see `agent`). All but
 //! the process creation are in `sys`.
 //!
 //! # The lifeline
@@ -99,6 +100,7 @@ mod sys;
 mod wire;
 
 pub(crate) use handle::SentinelHandle;
+pub(crate) use plan::shorten_this_threads_slice;
 pub use pool::end_idle_sentinels;
 pub(crate) use pool::release;
 pub use spawn::SentinelStart;

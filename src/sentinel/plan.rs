@@ -11,7 +11,7 @@ use std::os::fd::RawFd;
 
 use super::signals::SignalPlan;
 use super::spawn::Namespaces;
-use super::sys::CStrArray;
+use super::sys::{self, CStrArray};
 
 /// What the sentinel and the agent use after the fork, borrowing memory that stays
 /// valid (and unmodified) in the child's copy of the address space.
@@ -30,6 +30,72 @@ pub(super) struct ChildPlan<'a> {
     /// is handed as a stack (hence a raw pointer).
     pub agent_stack: *mut u8,
     pub container: ContainerPlan<'a>,
+    pub sched: SchedPlan,
+}
+
+/// The time slice the sentinel and the tracker's thread run with: short, so that a
+/// request or an exit wakes them at once rather than after the agent's slice (the
+/// kernel's EEVDF scheduler lets a woken task with a shorter slice preempt; with the
+/// default one, a sentinel woken on the CPU where a new agent is starting up waited for
+/// it, ≈ 0.75 ms here). Their work is a few microseconds at a time.
+const SHORT_SLICE_NS: u64 = 100_000;
+
+/// The caller's scheduling attributes, which the agent gets, and the sentinel's own:
+/// the same with a short slice (for the fair policies; any other is left alone).
+#[derive(Clone, Copy)]
+pub(super) struct SchedPlan {
+    /// The caller's thread's, when the sentinel started.
+    caller: libc::sched_attr,
+    shortened: bool,
+}
+
+impl SchedPlan {
+    /// The calling thread's attributes (read before the fork or in the exec hook).
+    pub(super) fn of_this_thread() -> Self {
+        let caller = sys::thread_sched_attr();
+        SchedPlan {
+            caller,
+            shortened: is_fair(&caller),
+        }
+    }
+
+    /// The sentinel's attributes: the caller's with the short slice.
+    pub(super) fn for_sentinel(&self) {
+        if self.shortened {
+            sys::set_thread_sched_attr(&libc::sched_attr {
+                sched_runtime: SHORT_SLICE_NS,
+                ..self.caller
+            });
+        }
+    }
+
+    /// Back to the caller's, in the agent before its exec (it inherited the sentinel's).
+    pub(super) fn for_agent(&self) {
+        if self.shortened {
+            sys::set_thread_sched_attr(&self.caller);
+        }
+    }
+}
+
+/// A fair policy (`SCHED_OTHER`, `SCHED_BATCH`), the one a slice applies to, as read.
+fn is_fair(attr: &libc::sched_attr) -> bool {
+    attr.size != 0
+        && matches!(
+            attr.sched_policy as i32,
+            libc::SCHED_OTHER | libc::SCHED_BATCH
+        )
+}
+
+/// Gives the calling thread (the tracker's) the short slice; a thread of the harness's
+/// own, never the caller's.
+pub(crate) fn shorten_this_threads_slice() {
+    let attr = sys::thread_sched_attr();
+    if is_fair(&attr) {
+        sys::set_thread_sched_attr(&libc::sched_attr {
+            sched_runtime: SHORT_SLICE_NS,
+            ..attr
+        });
+    }
 }
 
 /// Container mode as the agent uses it: clone flags (0 when off) and the id map lines

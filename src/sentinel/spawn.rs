@@ -18,7 +18,7 @@ use super::exec_start::{hook_took_over, spawn_by_exec};
 use super::fork_start::start_by_fork;
 use super::handle::{SentinelHandle, Spawned};
 use super::inherited::Inherited;
-use super::plan::{ChildPlan, ContainerPlan, AGENT_STACK};
+use super::plan::{ChildPlan, ContainerPlan, SchedPlan, AGENT_STACK};
 use super::pool;
 use super::signals::SignalPlan;
 use super::sys::CStrArray;
@@ -205,15 +205,25 @@ pub(crate) fn spawn<R>(
     let (err_r, err_w) = output_pipe(launch.inherit_output, std::io::stderr().as_fd())?;
     let (xs_r, xs_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let devnull = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
-    // The plan records the write ends by number; the read ends go to the reader now.
-    let reader = reader(ev_r, out_r, err_r);
     let stdin = launch.stdin.as_ref().map_or(devnull.as_fd(), AsFd::as_fd);
+    // The read ends go to the reader before the agent can start: on a relaunch while the
+    // idle sentinel wakes up, otherwise before the fork. The harness holds the write ends
+    // until a sentinel has them, so a relaunch that fails leaves them whole for the next.
+    let mut read_ends = Some((reader, ev_r, out_r, err_r));
+    let mut made = None;
+    let mut start_reader = || {
+        if let Some((reader, events, stdout, stderr)) = read_ends.take() {
+            made = Some(reader(events, stdout, stderr));
+        }
+    };
 
     // What the agent would inherit, when its sentinel may be an idle one or become one.
     // Container mode always starts its own: its settings are not in a launch's image.
+    crate::cost_trace::mark("spawn: pipes made");
     let inherited = (start.reuses() && launch.namespaces.is_none())
         .then(Inherited::now)
         .flatten();
+    crate::cost_trace::mark("spawn: inherited state read");
     let pipes = [
         ev_w.as_fd(),
         out_w.as_fd(),
@@ -223,14 +233,18 @@ pub(crate) fn spawn<R>(
     ];
     let reused = inherited
         .as_ref()
-        .and_then(|now| pool::relaunch(launch, now, pipes, deadline));
+        .and_then(|now| pool::relaunch(launch, now, pipes, deadline, &mut start_reader));
     let sentinel = match reused {
         Some(sentinel) => {
             crate::cost_trace::mark("spawn: idle sentinel relaunched");
             sentinel
         }
-        None => start_fresh(launch, start, deadline, pipes, &xs_r, inherited)?,
+        None => {
+            start_reader();
+            start_fresh(launch, start, deadline, pipes, &xs_r, inherited)?
+        }
     };
+    let reader = made.expect("the reader started on either path");
     // The harness keeps only its own ends; closing the others makes EOF mean what it
     // should (agent output, exec status).
     drop((ev_w, out_w, err_w, xs_w, devnull));
@@ -306,6 +320,7 @@ fn start_fresh(
         cgroup_dir: launch.cgroup_dir.as_deref(),
         agent_stack: agent_stack.as_mut_ptr(),
         container: ContainerPlan::new(launch.namespaces.as_ref()),
+        sched: SchedPlan::of_this_thread(),
     };
 
     // An exec that cannot start (no /proc/self/exe, a noexec mount), or a program that

@@ -519,19 +519,35 @@ pub(super) fn sleep_ms(ms: c_int) {
     let _ = poll(&mut [], ms);
 }
 
-/// The calling thread's nice value, scheduling policy and priority, and personality
-/// (for the harness: what an agent would inherit, see `inherited`).
-pub(super) fn thread_scheduling() -> [i32; 4] {
-    // SAFETY: getpriority, sched_getscheduler, sched_getparam and personality(0xffffffff)
-    // only read this thread's settings (the third into a local).
+/// The calling thread's scheduling attributes (`sched_getattr`): policy, nice value,
+/// priority, and for the fair policies the time slice in `sched_runtime`. All zero
+/// when the kernel cannot tell (before 3.14).
+pub(crate) fn thread_sched_attr() -> libc::sched_attr {
+    // SAFETY: a zeroed sched_attr is valid; the kernel writes at most `size` bytes.
     unsafe {
-        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
-        let policy = libc::sched_getscheduler(0);
-        let mut param: libc::sched_param = std::mem::zeroed();
-        libc::sched_getparam(0, &mut param);
-        let personality = libc::personality(0xffff_ffff);
-        [nice, policy, param.sched_priority, personality]
+        let mut attr: libc::sched_attr = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::sched_attr>() as u32;
+        attr.size = size;
+        if libc::syscall(libc::SYS_sched_getattr, 0, &mut attr, size, 0) != 0 {
+            attr = std::mem::zeroed();
+        }
+        attr
     }
+}
+
+/// Sets the calling thread's scheduling attributes (`sched_setattr`); a refusal (an
+/// older kernel, a policy that needs a privilege) leaves them as they were.
+pub(crate) fn set_thread_sched_attr(attr: &libc::sched_attr) {
+    let mut attr = *attr;
+    attr.size = std::mem::size_of::<libc::sched_attr>() as u32;
+    // SAFETY: the kernel reads `size` bytes of a valid sched_attr.
+    unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr, 0) };
+}
+
+/// The calling thread's personality (`personality(0xffffffff)` only reads it).
+pub(super) fn personality() -> i32 {
+    // SAFETY: with 0xffffffff, personality changes nothing and returns the current one.
+    unsafe { libc::personality(0xffff_ffff) }
 }
 
 /// Registers `f` to run at `exit` (for the harness: the idle sentinels' end, see

@@ -90,6 +90,72 @@ fn the_agent_starts_with_default_signal_dispositions_and_its_own_group(
     assert_eq!(agent.ppid, outcome.sentinel_pid());
 }
 
+/// The policy, priority (nice 0 is 120) and time slice in `/proc/<pid>/sched` text.
+fn sched_of(text: &str) -> (u64, u64, u64) {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == key).then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    (field("policy"), field("prio"), field("se.slice"))
+}
+
+fn sched_file(pid: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/sched")).expect("a sched file")
+}
+
+/// The sentinel runs with a short time slice (it must wake at once on a CPU a starting
+/// agent keeps busy), which the agent must not inherit: it gets the caller's policy,
+/// nice value and slice, as from `Command`, however its sentinel started (a new one,
+/// forked or exec'd, or an idle one reused), and from a thread with another nice value.
+#[rstest::rstest]
+fn the_agent_gets_the_callers_scheduling_not_the_sentinels(
+    #[values(SentinelStart::Fork, SentinelStart::Exec, SentinelStart::Auto)] start: SentinelStart,
+) {
+    let run = move || {
+        let caller = sched_of(&sched_file("thread-self"));
+        let mut seen = Vec::new();
+        // Twice: with `Auto` the second runs on the first one's idle sentinel.
+        for _ in 0..2 {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "cat /proc/$$/sched; echo ready; exec sleep 1000"]);
+            let outcome = Scenario::new(cmd)
+                .sentinel_start(start)
+                .ready_when(Ready::stdout_line("ready"))
+                .run()
+                .unwrap();
+            let agent = sched_of(&outcome.stdout().to_string());
+            let sentinel = sched_of(&sched_file(&outcome.sentinel_pid().to_string()));
+            seen.push((agent, sentinel));
+        }
+        (caller, seen)
+    };
+    let nicer = move || {
+        // SAFETY: setpriority with PRIO_PROCESS and 0 sets this new thread's nice value
+        // on Linux; raising it needs no privilege.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 7) };
+        run()
+    };
+    for (caller, seen) in [run(), std::thread::spawn(nicer).join().unwrap()] {
+        for (agent, sentinel) in seen {
+            assert_eq!(
+                agent, caller,
+                "{start:?}: the agent's (policy, priority, slice)"
+            );
+            assert_eq!(sentinel.1, caller.1, "{start:?}: the sentinel's priority");
+            assert!(
+                sentinel.2 < caller.2,
+                "{start:?}: the sentinel's slice {} is the short one (the caller's {})",
+                sentinel.2,
+                caller.2
+            );
+        }
+    }
+}
+
 #[test]
 fn the_agent_is_born_in_its_own_cgroup_with_no_signal_ignored_or_blocked() {
     // The agent's clone into its cgroup: it must start in the scenario's cgroup, in its
