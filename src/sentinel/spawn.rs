@@ -4,6 +4,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::Instant;
 
@@ -102,8 +103,8 @@ pub enum SentinelStart {
     /// An idle sentinel of this process when one waits, else `Exec` when the calling
     /// process has 64 MiB or more resident, `Fork` below.
     ///
-    /// A scenario whose tree was reported empty (every process of it reaped) leaves its
-    /// sentinel idle when it is dropped, holding nothing of that tree (its cgroup
+    /// From the second scenario of a process on, a scenario whose tree was reported
+    /// empty (every process of it reaped) leaves its sentinel idle when it is dropped, holding nothing of that tree (its cgroup
     /// removed, its pipes closed), for the next `Auto` scenario of the process; it is
     /// taken only by a thread whose inheritable state (umask, credentials, limits,
     /// namespaces, cgroup, scheduling) is the one it was started with, so an agent
@@ -165,6 +166,9 @@ fn resident_bytes() -> u64 {
         .map_or(0, |pages| pages * rustix::param::page_size() as u64)
 }
 
+/// Whether this process has started a sentinel before (see `spawn`).
+static STARTED_BEFORE: AtomicBool = AtomicBool::new(false);
+
 /// Held (shared) while a sentinel is being started, taken alone by [`while_no_start`].
 static START_GATE: RwLock<()> = RwLock::new(());
 
@@ -220,9 +224,14 @@ pub(crate) fn spawn<R>(
     // What the agent would inherit, when its sentinel may be an idle one or become one.
     // Container mode always starts its own: its settings are not in a launch's image.
     crate::cost_trace::mark("spawn: pipes made");
-    let inherited = (start.reuses() && launch.namespaces.is_none())
-        .then(Inherited::now)
-        .flatten();
+    // The first start of a process keeps nothing: a process that runs one scenario (a
+    // test under nextest, `orphan-check wrap`) pays neither for the comparison nor for
+    // an idle sentinel; from the second start on, the sentinels may be kept.
+    let inherited = (start.reuses()
+        && launch.namespaces.is_none()
+        && STARTED_BEFORE.swap(true, Ordering::Relaxed))
+    .then(Inherited::now)
+    .flatten();
     crate::cost_trace::mark("spawn: inherited state read");
     let pipes = [
         ev_w.as_fd(),

@@ -1,5 +1,6 @@
-//! An idle sentinel: a clean scenario's sentinel waits for the next scenario of the
-//! process, and is reused only when that changes nothing an agent could tell.
+//! An idle sentinel: from the second scenario of a process on, a clean scenario's
+//! sentinel waits for the next scenario, and is reused only when that changes nothing an
+//! agent could tell.
 //!
 //! The idle sentinels are the process's, shared by every test thread; so each test
 //! here runs its scenarios in a child process of its own (the `reuse_victim` test, one
@@ -54,6 +55,9 @@ fn reuse_victim() {
     let Ok(mode) = std::env::var("OC_REUSE_VICTIM") else {
         return;
     };
+    // The process's first scenario keeps nothing: its sentinel ends with it.
+    let (first, _) = clean("true");
+    println!("fact first_gone {}", gone(first));
     match mode.as_str() {
         "sequence" => sequence(),
         "park" => {
@@ -66,9 +70,9 @@ fn reuse_victim() {
         }
         "exit" => println!("fact idle {}", clean("true").0),
         "off" => {
-            let (first, _) = clean("true");
-            println!("fact first_gone {}", gone(first));
-            println!("fact second {}", clean("true").0 != first);
+            let (second, _) = clean("true");
+            println!("fact second_gone {}", gone(second));
+            println!("fact third_new {}", clean("true").0 != second);
         }
         "fork" => {
             let (idle, _) = clean("true");
@@ -153,6 +157,17 @@ fn sequence() {
     println!("fact h_ended {}", gone(h));
 }
 
+/// A victim that is SIGKILLed and reaped when the test ends, however it ends (a
+/// failed assertion must not leave it parked).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs the victim in `mode`, with reuse as it is by default unless `env` says.
 fn victim(mode: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
@@ -191,6 +206,7 @@ fn an_idle_sentinel_is_reused_only_when_the_agent_could_not_tell() {
     let expect = |key: &str, value: &str| {
         assert_eq!(f.get(key).map(String::as_str), Some(value), "{key}: {f:?}");
     };
+    expect("first_gone", "true");
     expect("a_alive", "true");
     expect("b_reused", "true");
     expect("b_pwd_is_callers", "true");
@@ -212,12 +228,9 @@ fn an_idle_sentinel_is_reused_only_when_the_agent_could_not_tell() {
 #[test]
 fn without_reuse_every_sentinel_ends_with_its_scenario() {
     let f = run("off", &[("ORPHAN_CHECK_SENTINEL_REUSE", "off")]);
-    assert_eq!(
-        f.get("first_gone").map(String::as_str),
-        Some("true"),
-        "{f:?}"
-    );
-    assert_eq!(f.get("second").map(String::as_str), Some("true"), "{f:?}");
+    for key in ["first_gone", "second_gone", "third_new"] {
+        assert_eq!(f.get(key).map(String::as_str), Some("true"), "{key}: {f:?}");
+    }
 }
 
 #[test]
@@ -242,12 +255,14 @@ fn an_idle_sentinel_ends_when_its_process_exits() {
 
 #[test]
 fn an_idle_sentinel_ends_when_its_process_is_killed() {
-    let mut child = victim("park", &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the victim starts");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut child = KillOnDrop(
+        victim("park", &[])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the victim starts"),
+    );
+    let mut out = std::io::BufReader::new(child.0.stdout.take().expect("piped"));
     // The harness's own lines come first; the idle sentinel's pid after them.
     let mut seen = String::new();
     let idle: Option<i32> = loop {
@@ -261,15 +276,13 @@ fn an_idle_sentinel_ends_when_its_process_is_killed() {
         }
     };
     let Some(idle) = idle else {
-        let _ = child.kill();
-        let _ = child.wait();
         panic!("no idle pid in {seen:?}")
     };
     let watched = Watched::new([idle]);
     assert_eq!(watched.len(), 1, "the idle sentinel {idle} is alive");
     // SIGKILL: no `atexit` handler runs; the lifeline closes with the process.
-    child.kill().expect("kill");
-    child.wait().expect("wait");
+    child.0.kill().expect("kill");
+    child.0.wait().expect("wait");
     let left = watched.wait_all_gone(Duration::from_secs(10));
     assert!(
         left.is_empty(),
