@@ -403,24 +403,8 @@ unsafe fn remap_fds(inherited: &[RawFd; SLOTS]) {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use rustix::io::read;
-
-    use crate::sentinel::{spawn, Event, Launch, SentinelStart, EVENT_LEN};
-
-    /// Reads the next event record, blocking; `None` at end of file.
-    fn next_event(events: &std::os::fd::OwnedFd) -> Option<Event> {
-        let mut record = [0u8; EVENT_LEN];
-        let mut got = 0;
-        while got < EVENT_LEN {
-            match read(events, &mut record[got..]) {
-                Ok(0) => return None,
-                Ok(n) => got += n,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => panic!("reading events: {e}"),
-            }
-        }
-        Some(Event::decode(&record).expect("a known event").0)
-    }
+    use crate::sentinel::wire::read_event;
+    use crate::sentinel::{spawn, Event, Launch, SentinelStart};
 
     #[test]
     fn once_the_lifeline_closes_the_sentinel_reports_nothing_more() {
@@ -435,14 +419,14 @@ mod tests {
         .map_err(|(stage, errno)| format!("{stage:?} {errno}"))
         .expect("the agent started");
         assert!(matches!(
-            next_event(&spawned.reader),
+            read_event(&spawned.reader),
             Some(Event::AgentStarted { .. })
         ));
         // The agent lives until the lifeline closes: its kill and its reap come after,
         // and nobody is left to hear of them.
         let mut sentinel = spawned.sentinel;
         assert!(sentinel.shut_down(Instant::now() + Duration::from_secs(30)));
-        let after: Vec<Event> = std::iter::from_fn(|| next_event(&spawned.reader)).collect();
+        let after: Vec<Event> = std::iter::from_fn(|| read_event(&spawned.reader)).collect();
         assert!(after.is_empty(), "events after the lifeline: {after:?}");
     }
 }

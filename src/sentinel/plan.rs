@@ -89,13 +89,7 @@ fn is_fair(attr: &libc::sched_attr) -> bool {
 /// Gives the calling thread (the tracker's) the short slice; a thread of the harness's
 /// own, never the caller's.
 pub(crate) fn shorten_this_threads_slice() {
-    let attr = sys::thread_sched_attr();
-    if is_fair(&attr) {
-        sys::set_thread_sched_attr(&libc::sched_attr {
-            sched_runtime: SHORT_SLICE_NS,
-            ..attr
-        });
-    }
+    SchedPlan::of_this_thread().for_sentinel();
 }
 
 /// Container mode as the agent uses it: clone flags (0 when off) and the id map lines

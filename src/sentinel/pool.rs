@@ -208,25 +208,12 @@ extern "C" fn end_idle_at_exit() {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use crate::sentinel::{spawn, Event, Launch, SentinelStart, EVENT_LEN};
+    use crate::sentinel::wire::read_event;
+    use crate::sentinel::{spawn, Event, Launch, SentinelStart};
 
-    /// Reads event records until `want` matches one; false at end of file.
+    /// Reads events until `want` matches one; false at end of file.
     fn wait_for(events: &std::os::fd::OwnedFd, want: impl Fn(&Event) -> bool) -> bool {
-        let mut record = [0u8; EVENT_LEN];
-        loop {
-            let mut got = 0;
-            while got < EVENT_LEN {
-                match rustix::io::read(events, &mut record[got..]) {
-                    Ok(0) => return false,
-                    Ok(n) => got += n,
-                    Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => panic!("reading events: {e}"),
-                }
-            }
-            if want(&Event::decode(&record).expect("a known event").0) {
-                return true;
-            }
-        }
+        std::iter::from_fn(|| read_event(events)).any(|e| want(&e))
     }
 
     #[test]

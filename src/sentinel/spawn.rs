@@ -11,9 +11,8 @@ use std::time::Instant;
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{open, Mode, OFlags};
 use rustix::io::{read, retry_on_intr};
-use rustix::pipe::{pipe_with, PipeFlags};
-
 use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+use rustix::pipe::{pipe_with, PipeFlags};
 
 use super::exec_start::{hook_took_over, spawn_by_exec};
 use super::fork_start::start_by_fork;
@@ -104,11 +103,11 @@ pub enum SentinelStart {
     /// process has 64 MiB or more resident, `Fork` below.
     ///
     /// From the second scenario of a process on, a scenario whose tree was reported
-    /// empty (every process of it reaped) leaves its sentinel idle when it is dropped, holding nothing of that tree (its cgroup
-    /// removed, its pipes closed), for the next `Auto` scenario of the process; it is
-    /// taken only by a thread whose inheritable state (umask, credentials, limits,
-    /// namespaces, cgroup, scheduling) is the one it was started with, so an agent
-    /// always starts as `Command` would start it. At most 16 wait; they exit with the
+    /// empty (every process of it reaped) leaves its sentinel idle when it is dropped,
+    /// holding nothing of that tree (its cgroup removed, its pipes closed), for the next
+    /// `Auto` scenario of the process; it is taken only by a thread whose inheritable
+    /// state (umask, credentials, limits, namespaces, cgroup, scheduling) is the one it
+    /// was started with, so an agent always starts as `Command` would start it. At most 16 wait; they exit with the
     /// process, or at [`end_idle_sentinels`](crate::end_idle_sentinels). Any other
     /// outcome's drop ends its sentinel as before.
     ///
@@ -363,13 +362,12 @@ fn start_fresh(
 
 /// The sentinel's control socket: the sentinel's end and the harness's (see `wire`).
 pub(super) fn control_socket() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (sentinel, harness) = socketpair(
+    Ok(socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
         SocketFlags::CLOEXEC,
         None,
-    )?;
-    Ok((sentinel, harness))
+    )?)
 }
 
 /// A pipe for the agent's stdout or stderr, or (`inherit`) a copy of the caller's own

@@ -309,6 +309,23 @@ fn get_i32(buf: &[u8], at: usize) -> i32 {
     i32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
 }
 
+/// Reads the next event record from `events`, blocking; `None` at end of file. For the
+/// tests that read a sentinel's events themselves.
+#[cfg(test)]
+pub(super) fn read_event(events: &std::os::fd::OwnedFd) -> Option<Event> {
+    let mut record = [0u8; EVENT_LEN];
+    let mut got = 0;
+    while got < EVENT_LEN {
+        match rustix::io::read(events, &mut record[got..]) {
+            Ok(0) => return None,
+            Ok(n) => got += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => panic!("reading events: {e}"),
+        }
+    }
+    Some(Event::decode(&record).expect("a known event").0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
